@@ -1,0 +1,67 @@
+"""The audit trail pushed to XCom: what was decided for a run, and why.
+
+One JSON object under :data:`AUDIT_XCOM_KEY` per task try. Values of secret-looking Spark keys are
+replaced before anything reaches XCom or the logs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["AUDIT_VERSION", "AUDIT_XCOM_KEY", "REDACTED", "Audit", "is_secret_key", "redact"]
+
+AUDIT_XCOM_KEY = "emr_sizing"
+AUDIT_VERSION = 1
+REDACTED = "***"
+_SECRET = re.compile(
+    r"pass(word|wd)?|secret|token|credential|access[._-]?key|private[._-]?key|api[._-]?key", re.I
+)
+
+
+def is_secret_key(key: str) -> bool:
+    return _SECRET.search(key) is not None
+
+
+def redact(conf: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``conf`` with the values of secret-looking keys replaced by ``***``."""
+    return {key: REDACTED if is_secret_key(key) else value for key, value in conf.items()}
+
+
+@dataclass
+class Audit:
+    """Everything needed to trace a run's sizing afterwards; see the README's "XCom audit"."""
+
+    mode: str
+    dry_run: bool
+    store: str | None = None
+    signature: dict[str, Any] | None = None
+    configured: dict[str, Any] | None = None
+    recommendation: dict[str, Any] | None = None
+    basis: dict[str, Any] | None = None
+    reason: str | None = None
+    applied: bool = False
+    injected: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        injected = {
+            key: {**change, **({"before": REDACTED, "after": REDACTED} if is_secret_key(key) else {})}
+            for key, change in self.injected.items()
+        }
+        return {
+            "audit_version": AUDIT_VERSION,
+            "signature": self.signature,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "applied": self.applied,
+            "configured": self.configured,
+            "recommendation": self.recommendation,
+            "basis": self.basis,
+            "reason": self.reason,
+            "injected": injected,
+            "store": self.store,
+            "warnings": list(self.warnings),
+        }

@@ -1,0 +1,297 @@
+"""``EmrContainerOperator`` that sizes Spark executors from the signature's past runs.
+
+Change one import and keep every argument::
+
+    from airflow_emr_sizing.operators.emr import EmrContainerOperator
+
+At execute time (never at DAG parse time) the operator builds the run's signature, reads its history
+from the metrics store, recommends an executor size, writes it into the StartJobRun request (or, in
+dry run, only reports it), pushes the audit to XCom, and after the run records its outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as _AmazonEmrContainerOperator
+from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
+
+from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, is_secret_key
+from airflow_emr_sizing.exceptions import SizingConfigError
+from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
+from airflow_emr_sizing.outcome import TERMINAL_STATES, observation_from_job_run
+from airflow_emr_sizing.plan import SizingOptions, SizingPlan, call_with_timeout, plan_sizing
+from airflow_emr_sizing.quantities import parse_cores, parse_memory_mib
+from airflow_emr_sizing.recommender import Bounds, RecommenderSettings
+from airflow_emr_sizing.settings import MODES, Settings, load_settings, parse_bool
+from airflow_emr_sizing.spark_conf import read_job_conf
+from airflow_emr_sizing.store import MetricsStore, open_store
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+__all__ = ["EmrContainerOperator", "SizedEmrContainerOperator"]
+
+_SIZING_FIELDS = (
+    "app_name",
+    "sizing_mode",
+    "sizing_dry_run",
+    "timezone",
+    "holiday_country",
+    "holiday_subdivision",
+    "store_conn_id",
+    "min_executor_memory",
+    "max_executor_memory",
+    "min_executor_cores",
+    "max_executor_cores",
+)
+
+
+class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
+    """Submit an EMR on EKS job run with executors sized from the signature's history.
+
+    Takes every argument of the amazon provider's ``EmrContainerOperator``, plus the ones below.
+    ``None`` means "the ``[emr_sizing]`` default" (see the README's options table).
+
+    :param app_name: the job's name in signatures. Defaults to ``name``; set it when ``name``
+        changes per run (e.g. carries a date), or each run starts a new history.
+    :param sizing_mode: ``"off"`` labels pods and reports the recommendation; ``"initial"`` also
+        writes it into the request.
+    :param dry_run: when true the request is submitted exactly as written; the recommendation is
+        only reported (XCom and log). Defaults to ``[emr_sizing] dry_run`` (true).
+    :param timezone: IANA timezone of the signature's day and hour; defaults to the DAG's.
+    :param holiday_country: ``holidays`` country code for the holiday flag, e.g. ``"KR"``.
+    :param holiday_subdivision: optional subdivision of that calendar.
+    :param store_conn_id: Airflow connection of the metrics store; defaults to the embedded SQLite.
+    :param min_executor_memory: lower bound of the injected ``spark.executor.memory`` (e.g. ``"2g"``).
+    :param max_executor_memory: upper bound of the injected ``spark.executor.memory``.
+    :param min_executor_cores: lower bound of the injected CPU request (e.g. ``0.5`` or ``"500m"``).
+    :param max_executor_cores: upper bound of the injected CPU request (never above
+        ``spark.executor.cores`` either).
+    """
+
+    aws_hook_class = SizedEmrContainerHook
+    # sorted: serialized DAGs must not change between parses
+    template_fields: Sequence[str] = tuple(
+        sorted(set(_AmazonEmrContainerOperator.template_fields) | set(_SIZING_FIELDS))
+    )
+
+    def __init__(
+        self,
+        *,
+        app_name: str | None = None,
+        sizing_mode: str | None = None,
+        dry_run: bool | str | None = None,
+        timezone: str | None = None,
+        holiday_country: str | None = None,
+        holiday_subdivision: str | None = None,
+        store_conn_id: str | None = None,
+        min_executor_memory: str | None = None,
+        max_executor_memory: str | None = None,
+        min_executor_cores: float | str | None = None,
+        max_executor_cores: float | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.app_name = app_name
+        self.sizing_mode = sizing_mode
+        self.sizing_dry_run = dry_run  # BaseOperator.dry_run is a method
+        self.timezone = timezone
+        self.holiday_country = holiday_country
+        self.holiday_subdivision = holiday_subdivision
+        self.store_conn_id = store_conn_id
+        self.min_executor_memory = min_executor_memory
+        self.max_executor_memory = max_executor_memory
+        self.min_executor_cores = min_executor_cores
+        self.max_executor_cores = max_executor_cores
+        self._check_literal_arguments()
+
+    def _check_literal_arguments(self) -> None:
+        """Fail at parse time on arguments that are wrong whatever the templates render to (no I/O)."""
+        if _literal(self.sizing_mode) and self.sizing_mode not in MODES:
+            raise SizingConfigError("sizing_mode", self.sizing_mode, f"expected one of {', '.join(MODES)}")
+        if _literal(self.sizing_dry_run):
+            parse_bool("dry_run", self.sizing_dry_run)
+        _bounds(self)
+
+    # -- execute ---------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> str | None:
+        settings = load_settings()
+        plan = self._plan(context, settings)
+        self._publish(context, plan)
+        if plan.values:
+            cast(SizedEmrContainerHook, self.hook).adjust_request = lambda driver, overrides: self._apply(
+                context, plan, driver, overrides
+            )
+        try:
+            job_id: str | None = super().execute(context)
+        except TaskDeferred:
+            raise  # the outcome is recorded in execute_complete
+        except Exception:
+            self._record_outcome(settings, plan.audit.signature, self.job_id)
+            raise
+        if self.wait_for_completion or self.deferrable:
+            self._record_outcome(settings, plan.audit.signature, job_id)
+        return job_id
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        audit = context["ti"].xcom_pull(
+            task_ids=context["ti"].task_id, key=AUDIT_XCOM_KEY, map_indexes=context["ti"].map_index
+        )
+        job_id = (event or {}).get("job_id") or self.job_id
+        self._record_outcome(load_settings(), (audit or {}).get("signature"), job_id)
+        result: str = super().execute_complete(context, event)
+        return result
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _plan(self, context: Context, settings: Settings) -> SizingPlan:
+        self._mask_secrets()
+        options = SizingOptions(
+            app_name=self.app_name or self.name,
+            mode=self.sizing_mode or settings.mode,
+            dry_run=settings.dry_run
+            if self.sizing_dry_run is None
+            else parse_bool("dry_run", self.sizing_dry_run),
+            timezone=self.timezone or _dag_timezone(self),
+            holiday_country=self.holiday_country or settings.holiday_country,
+            holiday_subdivision=self.holiday_subdivision or settings.holiday_subdivision,
+            label_key=settings.label_key,
+            store_timeout=settings.store_timeout,
+            bounds=_bounds(self),
+            recommender=RecommenderSettings(min_samples=settings.min_samples),
+        )
+        return plan_sizing(
+            self.job_driver,
+            self.configuration_overrides,
+            _run_time(context),
+            options,
+            lambda: self._open_store(settings),
+        )
+
+    def _open_store(self, settings: Settings) -> MetricsStore:
+        return open_store(self.store_conn_id or settings.store_conn_id, settings.store_path)
+
+    def _publish(self, context: Context, plan: SizingPlan) -> None:
+        audit = plan.audit
+        signature = audit.signature or {}
+        if audit.reason and not (audit.recommendation or signature):
+            self.log.warning("Executor sizing skipped, job submitted as written: %s", audit.reason)
+        elif audit.reason and plan.values == {} and not audit.dry_run:
+            self.log.warning("Executor sizing not applied, job submitted as written: %s", audit.reason)
+        self.log.info(
+            "Signature %s (label %s); recommendation %s; applied=%s%s",
+            signature.get("key"),
+            signature.get("hash"),
+            audit.recommendation,
+            audit.applied,
+            f" ({audit.reason})" if audit.reason else "",
+        )
+        context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value=audit.to_json())
+
+    def _apply(
+        self,
+        context: Context,
+        plan: SizingPlan,
+        job_driver: dict[str, Any],
+        configuration_overrides: dict[str, Any] | None,
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Write the plan into the request as submitted (after OpenLineage injection, if any)."""
+        try:
+            return plan.apply(job_driver, configuration_overrides)
+        except Exception as err:
+            self.log.warning("Executor sizing not applied, job submitted as written: %s", err)
+            plan.audit.applied, plan.audit.injected = False, {}
+            plan.audit.reason = f"could not apply to the final request: {err}"
+            context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value=plan.audit.to_json())
+            return job_driver, configuration_overrides
+
+    def _record_outcome(
+        self, settings: Settings, signature: dict[str, Any] | None, job_id: str | None
+    ) -> None:
+        """Record the finished run against its signature; a failure here never fails the task."""
+        if not signature or not job_id:
+            return
+        try:
+            job_run = self.hook.conn.describe_job_run(id=job_id, virtualClusterId=self.virtual_cluster_id)
+            run = job_run["jobRun"]
+            if run.get("state") not in TERMINAL_STATES:
+                return
+            observation = observation_from_job_run(run, signature["hash"], self.app_name or self.name)
+
+            def record() -> None:
+                store = self._open_store(settings)
+                try:
+                    store.record(observation)
+                finally:
+                    store.close()
+
+            call_with_timeout(record, settings.store_timeout, "metrics store write")
+            self.log.info(
+                "Recorded outcome of job %s (%s, oom=%s) for signature %s",
+                job_id,
+                observation.state,
+                observation.oom,
+                signature["hash"],
+            )
+        except Exception as err:
+            self.log.warning("Could not record the outcome of job %s: %s", job_id, err)
+
+    def _mask_secrets(self) -> None:
+        """Register secret-looking Spark conf values with Airflow's log masker."""
+        try:
+            conf = read_job_conf(self.job_driver, self.configuration_overrides)
+        except Exception:
+            return
+        for key, value in conf.effective.items():
+            if is_secret_key(key) and value:
+                mask_secret(value)
+
+
+#: The drop-in name: ``from airflow_emr_sizing.operators.emr import EmrContainerOperator``.
+EmrContainerOperator = SizedEmrContainerOperator
+
+
+def _literal(value: object) -> bool:
+    return value is not None and not (isinstance(value, str) and "{{" in value)
+
+
+def _bounds(op: SizedEmrContainerOperator) -> Bounds:
+    def memory(field: str) -> int | None:
+        value = getattr(op, field)
+        return parse_memory_mib(field, value) if _literal(value) else None
+
+    def cores(field: str) -> float | None:
+        value = getattr(op, field)
+        return parse_cores(field, value) if _literal(value) else None
+
+    return Bounds(
+        min_heap_mib=memory("min_executor_memory"),
+        max_heap_mib=memory("max_executor_memory"),
+        min_cores=cores("min_executor_cores"),
+        max_cores=cores("max_executor_cores"),
+    )
+
+
+def _dag_timezone(op: SizedEmrContainerOperator) -> str:
+    dag = getattr(op, "dag", None)
+    timezone = getattr(dag, "timezone", None)
+    return str(getattr(timezone, "name", None) or "UTC")
+
+
+def _run_time(context: Context) -> datetime:
+    """The run's logical date; else its data interval start; else when it was due to run."""
+    for key in ("logical_date", "data_interval_start"):
+        value = context.get(key)
+        if value is not None:
+            return cast(datetime, value)
+    dag_run = context.get("dag_run")
+    run_after = getattr(dag_run, "run_after", None)
+    if run_after is None:
+        raise SizingConfigError(
+            "logical_date", None, "the run has no logical date, data interval or run_after"
+        )
+    return cast(datetime, run_after)

@@ -1,0 +1,248 @@
+"""Decide, for one submission, what to write into its StartJobRun request and what to report.
+
+This is the pipeline in one place — signature → store → recommender → injection — without Airflow:
+the operator calls it at execute time, and the backtest builds signatures the same way. The only
+exceptions that escape are the user's own mistakes (:class:`SizingConfigError`); any other trouble
+yields an empty plan (the request goes out exactly as written) and says why in the audit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from airflow_emr_sizing.audit import Audit
+from airflow_emr_sizing.exceptions import SizingConfigError, SizingRefused, SparkConfError, StoreError
+from airflow_emr_sizing.injection import inject, label_conf, yunikorn_values
+from airflow_emr_sizing.quantities import format_cores, format_mib
+from airflow_emr_sizing.recommender import (
+    Bounds,
+    NoRecommendation,
+    Recommendation,
+    RecommenderSettings,
+    recommend,
+)
+from airflow_emr_sizing.settings import MODES
+from airflow_emr_sizing.signature import Signature, build_signature, is_valid_label_key
+from airflow_emr_sizing.spark_conf import (
+    EXECUTOR_MEMORY,
+    EXECUTOR_MEMORY_OVERHEAD,
+    EXECUTOR_REQUEST_CORES,
+    ExecutorSize,
+    executor_size,
+    read_job_conf,
+)
+from airflow_emr_sizing.store import MetricsStore, Observation
+
+__all__ = ["HISTORY_LIMIT", "SizingOptions", "SizingPlan", "call_with_timeout", "plan_sizing"]
+
+log = logging.getLogger(__name__)
+#: Most recent observations of a signature the recommender reads (bounded reads, however old the store).
+HISTORY_LIMIT = 500
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SizingOptions:
+    """One task's sizing arguments, resolved (templates rendered, defaults from ``[emr_sizing]``)."""
+
+    app_name: str
+    mode: str = "initial"
+    dry_run: bool = True
+    timezone: str = "UTC"
+    holiday_country: str | None = None
+    holiday_subdivision: str | None = None
+    label_key: str = "emr-sizing-signature"
+    store_timeout: float = 5.0
+    bounds: Bounds = field(default_factory=Bounds)
+    recommender: RecommenderSettings = field(default_factory=RecommenderSettings)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise SizingConfigError("sizing_mode", self.mode, f"expected one of {', '.join(MODES)}")
+        if not is_valid_label_key(self.label_key) or self.label_key.startswith("spark-"):
+            raise SizingConfigError(
+                "label_key", self.label_key, "not a valid, non-reserved Kubernetes label key"
+            )
+        if self.store_timeout <= 0:
+            raise SizingConfigError("store_timeout", self.store_timeout, "must be positive")
+        _check_bounds(self.bounds)
+
+
+def _check_bounds(bounds: Bounds) -> None:
+    low, high = bounds.min_heap_mib, bounds.max_heap_mib
+    if low is not None and high is not None and low > high:
+        raise SizingConfigError("min_executor_memory", bounds.min_heap_mib, "is above max_executor_memory")
+    if bounds.min_cores is not None and bounds.max_cores is not None and bounds.min_cores > bounds.max_cores:
+        raise SizingConfigError("min_executor_cores", bounds.min_cores, "is above max_executor_cores")
+
+
+@dataclass
+class SizingPlan:
+    """What to write into the request (``values``; empty = as written) and the audit to publish."""
+
+    audit: Audit
+    values: dict[str, str] = field(default_factory=dict)
+    signature: Signature | None = None
+    configured: ExecutorSize | None = None
+
+    def apply(
+        self, job_driver: Mapping[str, Any], configuration_overrides: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """Write ``values`` into (copies of) the request about to be submitted."""
+        if not self.values:
+            return dict(job_driver), dict(
+                configuration_overrides
+            ) if configuration_overrides is not None else None
+        injected = inject(job_driver, configuration_overrides, self.values)
+        return injected.job_driver, injected.configuration_overrides
+
+
+def plan_sizing(
+    job_driver: Mapping[str, Any],
+    configuration_overrides: Mapping[str, Any] | None,
+    run_time: datetime,
+    options: SizingOptions,
+    open_store: Callable[[], MetricsStore],
+    store_description: str | None = None,
+) -> SizingPlan:
+    """Plan the sizing of one submission; see the module docstring for what may raise."""
+    plan = SizingPlan(Audit(mode=options.mode, dry_run=options.dry_run, store=store_description))
+    try:
+        _plan(plan, job_driver, configuration_overrides, run_time, options, open_store)
+    except SparkConfError as err:
+        if not options.dry_run:
+            raise
+        _give_up(plan, f"the job's Spark conf cannot be read: {err}")
+    except SizingConfigError:
+        raise
+    except (StoreError, SizingRefused, TimeoutError) as err:
+        _give_up(plan, str(err))
+    except Exception as err:
+        log.exception("Sizing failed unexpectedly; the job is submitted as written")
+        _give_up(plan, f"sizing failed: {type(err).__name__}: {err}")
+    return plan
+
+
+def _give_up(plan: SizingPlan, reason: str) -> None:
+    plan.values = {}
+    plan.audit.applied = False
+    plan.audit.injected = {}
+    plan.audit.reason = reason
+
+
+def _plan(
+    plan: SizingPlan,
+    job_driver: Mapping[str, Any],
+    configuration_overrides: Mapping[str, Any] | None,
+    run_time: datetime,
+    options: SizingOptions,
+    open_store: Callable[[], MetricsStore],
+) -> None:
+    audit = plan.audit
+    conf = read_job_conf(job_driver, configuration_overrides)
+    signature = build_signature(
+        options.app_name,
+        run_time,
+        options.timezone,
+        conf.effective,
+        options.holiday_country,
+        options.holiday_subdivision,
+    )
+    plan.signature = signature
+    audit.signature = {
+        "key": signature.key,
+        "hash": signature.hash,
+        "format_version": signature.format_version,
+        "label": {"key": options.label_key, "value": signature.hash},
+        "run_time": run_time.isoformat(),
+        "timezone": options.timezone,
+    }
+    current = executor_size(conf)
+    plan.configured = current
+    audit.configured = {
+        "executor_memory_mib": current.heap_mib,
+        "executor_memory_overhead_mib": current.overhead_mib,
+        "pod_memory_mib": current.pod_memory_mib,
+        "executor_request_cores": current.request_cores,
+        "executor_cores": current.cores,
+        "executor_instances": current.instances,
+    }
+
+    def lookup() -> list[Observation]:
+        store = open_store()
+        try:
+            audit.store = store.description
+            store.remember_signature(signature)
+            return store.history(signature.hash, limit=HISTORY_LIMIT)
+        finally:
+            store.close()
+
+    history = call_with_timeout(lookup, options.store_timeout, "metrics store lookup")
+    result = recommend(history, current, options.bounds, options.recommender)
+    values: dict[str, str] = {}
+    if isinstance(result, NoRecommendation):
+        audit.reason = f"no recommendation: {result.reason}"
+        audit.basis = {"samples": result.samples}
+    else:
+        audit.recommendation = result.to_json()
+        audit.basis = result.basis
+        if options.mode == "initial":
+            values.update(_sized_values(result, current))
+            values.update(yunikorn_values(conf, result.pod_memory_mib, _cores_after(result, current)))
+    values.update(label_conf(options.label_key, signature.hash))
+    injected = inject(job_driver, configuration_overrides, values)
+    audit.injected = {
+        c.key: {"before": c.before, "after": c.after, "where": c.where} for c in injected.changes
+    }
+    if options.dry_run:
+        audit.reason = audit.reason or "dry run: reported only, the request is submitted as written"
+        return
+    if options.mode == "off" and not isinstance(result, NoRecommendation):
+        audit.reason = "mode off: the recommendation is reported, only the signature label is applied"
+    plan.values = values
+    audit.applied = bool(injected.changes)
+
+
+def _sized_values(result: Recommendation, current: ExecutorSize) -> dict[str, str]:
+    values = {
+        EXECUTOR_MEMORY: format_mib(result.executor_memory_mib),
+        EXECUTOR_MEMORY_OVERHEAD: format_mib(result.executor_memory_overhead_mib),
+    }
+    if result.executor_request_cores is not None and result.executor_request_cores != current.request_cores:
+        values[EXECUTOR_REQUEST_CORES] = format_cores(result.executor_request_cores)
+    return values
+
+
+def _cores_after(result: Recommendation, current: ExecutorSize) -> float:
+    return (
+        result.executor_request_cores if result.executor_request_cores is not None else current.request_cores
+    )
+
+
+def call_with_timeout(function: Callable[[], T], seconds: float, what: str) -> T:
+    """Run ``function`` in a daemon thread and give up after ``seconds``.
+
+    A store that hangs must not hold the submission; the abandoned thread cannot keep the worker
+    process alive either, because it is a daemon.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as err:
+            outcome["error"] = err
+
+    worker = threading.Thread(target=run, name=f"emr-sizing: {what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise TimeoutError(f"{what} took longer than {seconds:g}s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]

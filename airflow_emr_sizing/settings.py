@@ -1,0 +1,133 @@
+"""The ``[emr_sizing]`` section of Airflow's configuration, read at execute time only.
+
+:data:`OPTIONS` is the one list of options: :mod:`provider_info` documents it to Airflow, and
+:func:`load_settings` reads it (``AIRFLOW__EMR_SIZING__<OPTION>`` environment variables work as for
+any Airflow option).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_emr_sizing.exceptions import SizingConfigError
+
+__all__ = ["MODES", "OPTIONS", "SECTION", "Settings", "load_settings", "parse_bool"]
+
+SECTION = "emr_sizing"
+#: ``off``: label pods and report only; ``initial``: apply the recommendation at submit time.
+MODES = ("off", "initial")
+
+OPTIONS: dict[str, dict[str, Any]] = {
+    "dry_run": {
+        "description": "Default of the per-task dry_run flag. When true the StartJobRun request is "
+        "submitted exactly as written (no sizes, no label); the recommendation is only reported.",
+        "type": "boolean",
+        "example": "False",
+        "default": "True",
+    },
+    "mode": {
+        "description": "Default sizing mode: 'off' labels pods and reports the recommendation, "
+        "'initial' also applies it at submit time.",
+        "type": "string",
+        "example": "off",
+        "default": "initial",
+    },
+    "store_conn_id": {
+        "description": "Airflow connection of the metrics store (sqlite: host = file path; "
+        "postgres). Empty means the SQLite file at store_path.",
+        "type": "string",
+        "example": "emr_sizing_store",
+        "default": "",
+    },
+    "store_path": {
+        "description": "SQLite file of the embedded store. Empty means $AIRFLOW_HOME/emr_sizing.db.",
+        "type": "string",
+        "example": "/opt/airflow/emr_sizing.db",
+        "default": "",
+    },
+    "store_timeout": {
+        "description": "Seconds the store may take before the job is submitted unsized.",
+        "type": "float",
+        "example": "2.5",
+        "default": "5",
+    },
+    "holiday_country": {
+        "description": "ISO country code of the holiday calendar (python-holidays); empty: no "
+        "holiday flag in signatures.",
+        "type": "string",
+        "example": "KR",
+        "default": "",
+    },
+    "holiday_subdivision": {
+        "description": "Optional subdivision (state, province) of the holiday calendar.",
+        "type": "string",
+        "example": "CA",
+        "default": "",
+    },
+    "label_key": {
+        "description": "Kubernetes label key carrying the signature hash on driver and executor pods.",
+        "type": "string",
+        "example": "emr-sizing-signature",
+        "default": "emr-sizing-signature",
+    },
+    "min_samples": {
+        "description": "Runs of a signature with known peak usage needed before sizing it.",
+        "type": "integer",
+        "example": "5",
+        "default": "3",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    dry_run: bool
+    mode: str
+    store_conn_id: str | None
+    store_path: str
+    store_timeout: float
+    holiday_country: str | None
+    holiday_subdivision: str | None
+    label_key: str
+    min_samples: int
+
+
+def parse_bool(field: str, value: object) -> bool:
+    """A boolean from a bool or its usual string forms (templated arguments arrive as strings)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", ""):
+        return False
+    raise SizingConfigError(field, value, "expected true or false")
+
+
+def load_settings() -> Settings:
+    """Read ``[emr_sizing]`` with the documented defaults (works before providers are loaded)."""
+    from airflow.providers.common.compat.sdk import conf
+
+    def get(name: str) -> str:
+        return str(conf.get(SECTION, name, fallback=OPTIONS[name]["default"])).strip()
+
+    def number(name: str, kind: type[float] | type[int]) -> Any:
+        try:
+            return kind(get(name))
+        except ValueError as err:
+            raise SizingConfigError(f"[{SECTION}] {name}", get(name), f"expected a {kind.__name__}") from err
+
+    airflow_home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
+    return Settings(
+        dry_run=parse_bool(f"[{SECTION}] dry_run", get("dry_run")),
+        mode=get("mode"),
+        store_conn_id=get("store_conn_id") or None,
+        store_path=get("store_path") or os.path.join(airflow_home, "emr_sizing.db"),
+        store_timeout=number("store_timeout", float),
+        holiday_country=get("holiday_country") or None,
+        holiday_subdivision=get("holiday_subdivision") or None,
+        label_key=get("label_key"),
+        min_samples=number("min_samples", int),
+    )

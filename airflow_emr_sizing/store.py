@@ -1,0 +1,159 @@
+"""Where past runs live: the metrics-store interface, an in-memory fake, and the factory.
+
+A store keeps two things: observations of finished runs (what each run requested and what its
+executors really used), keyed by the run's job id so recording twice never double-counts; and the
+signature key ↔ hash mapping, so a label value seen on a pod can be traced back to its key after
+XCom is cleaned up. Stores are opened at execute time only, never while a DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from airflow_emr_sizing.exceptions import StoreError
+
+if TYPE_CHECKING:
+    from airflow_emr_sizing.signature import Signature
+
+__all__ = ["InMemoryStore", "MetricsStore", "Observation", "SignatureRecord", "open_store"]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One finished job run of a signature: what it asked for and what it really used.
+
+    Memory is per executor pod in MiB; ``None`` means unknown (e.g. no usage source configured).
+    """
+
+    job_id: str
+    signature_hash: str
+    app_name: str
+    started_at: datetime
+    state: str = "COMPLETED"
+    oom: bool = False
+    pod_memory_mib: int | None = None
+    heap_mib: int | None = None
+    request_cores: float | None = None
+    executors: int | None = None
+    duration_s: float | None = None
+    peak_pod_memory_mib: int | None = None
+    peak_heap_mib: int | None = None
+    cpu_used_cores_p90: float | None = None
+    failure_reason: str | None = None
+    source: str = "outcome"
+
+    def __post_init__(self) -> None:
+        if self.started_at.tzinfo is None:
+            raise ValueError(f"started_at must be timezone-aware, got {self.started_at!r}")
+
+    def merged_with(self, newer: Observation) -> Observation:
+        """Combine two reports of one run: the newer's known fields win, unknown ones keep ours."""
+        updates = {
+            f.name: getattr(newer, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(newer, f.name) is not None
+        }
+        updates["oom"] = self.oom or newer.oom
+        return dataclasses.replace(self, **updates)
+
+
+@dataclass(frozen=True)
+class SignatureRecord:
+    """The key ↔ hash mapping of one signature, as stored."""
+
+    hash: str
+    key: str
+    app_name: str
+    format_version: int
+
+
+@runtime_checkable
+class MetricsStore(Protocol):
+    """What the operator and the recommender need from a store."""
+
+    #: Human-readable location for the audit, never with credentials.
+    description: str
+
+    def record(self, observation: Observation) -> None:
+        """Insert or merge (by ``job_id``) one observation."""
+
+    def history(
+        self, signature_hash: str, *, limit: int = 500, since: datetime | None = None
+    ) -> list[Observation]:
+        """A signature's observations, newest first, at most ``limit``, none before ``since``."""
+
+    def remember_signature(self, signature: Signature) -> None:
+        """Keep the key ↔ hash mapping of a signature (idempotent)."""
+
+    def lookup_signature(self, signature_hash: str) -> SignatureRecord | None:
+        """The mapping recorded for a hash, or ``None``."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class InMemoryStore:
+    """A process-local store for tests and dry experiments; same semantics as the real ones."""
+
+    description = "memory://"
+
+    def __init__(self, observations: Sequence[Observation] = ()) -> None:
+        self._lock = threading.Lock()
+        self._runs: dict[str, Observation] = {}
+        self._signatures: dict[str, SignatureRecord] = {}
+        for observation in observations:
+            self.record(observation)
+
+    def record(self, observation: Observation) -> None:
+        with self._lock:
+            earlier = self._runs.get(observation.job_id)
+            self._runs[observation.job_id] = earlier.merged_with(observation) if earlier else observation
+
+    def history(
+        self, signature_hash: str, *, limit: int = 500, since: datetime | None = None
+    ) -> list[Observation]:
+        with self._lock:
+            runs = [
+                o
+                for o in self._runs.values()
+                if o.signature_hash == signature_hash and (since is None or o.started_at >= since)
+            ]
+        runs.sort(key=lambda o: (o.started_at, o.job_id), reverse=True)
+        return runs[:limit]
+
+    def remember_signature(self, signature: Signature) -> None:
+        with self._lock:
+            self._signatures.setdefault(
+                signature.hash,
+                SignatureRecord(signature.hash, signature.key, signature.app_name, signature.format_version),
+            )
+
+    def lookup_signature(self, signature_hash: str) -> SignatureRecord | None:
+        return self._signatures.get(signature_hash)
+
+    def close(self) -> None:
+        pass
+
+
+def open_store(conn_id: str | None = None, path: str | None = None) -> MetricsStore:
+    """Open the configured store: an Airflow connection if given, else the SQLite file at ``path``.
+
+    Raises :class:`StoreError` when the store cannot be used; callers decide how to degrade.
+    """
+    from airflow_emr_sizing.sql_store import SqlStore, url_from_connection
+
+    if conn_id:
+        return SqlStore(url_from_connection(conn_id))
+    if not path:
+        raise StoreError("no store configured: set store_conn_id or [emr_sizing] store_path")
+    return SqlStore(f"sqlite:///{path}")
+
+
+def utc(moment: datetime) -> datetime:
+    """Normalise an aware datetime to UTC (stores compare and sort in UTC)."""
+    return moment.astimezone(timezone.utc)
