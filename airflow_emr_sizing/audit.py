@@ -43,6 +43,7 @@ class Audit:
     basis: dict[str, Any] | None = None
     reason: str | None = None
     applied: bool = False
+    #: Per key: before, after, where. Sent to EMR only when ``applied``; in dry run, what would be.
     injected: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -61,7 +62,7 @@ class Audit:
             "recommendation": self.recommendation,
             "basis": self.basis,
             "reason": self.reason,
-            "injected": injected,
+            "would_inject" if self.dry_run else "injected": injected,
             "store": self.store,
             "warnings": list(self.warnings),
         }
