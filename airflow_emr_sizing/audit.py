@@ -36,6 +36,7 @@ class Audit:
 
     mode: str
     dry_run: bool
+    arguments: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
     signature: dict[str, Any] | None = None
     configured: dict[str, Any] | None = None
@@ -64,5 +65,6 @@ class Audit:
             "reason": self.reason,
             "would_inject" if self.dry_run else "injected": injected,
             "store": self.store,
+            "arguments": self.arguments,
             "warnings": list(self.warnings),
         }

@@ -8,6 +8,7 @@ yields an empty plan (the request goes out exactly as written) and says why in t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -36,13 +37,14 @@ from airflow_emr_sizing.spark_conf import (
     executor_size,
     read_job_conf,
 )
-from airflow_emr_sizing.store import MetricsStore, Observation
+from airflow_emr_sizing.store import MetricsStore, Observation, StoreLocation
 
 __all__ = ["HISTORY_LIMIT", "SizingOptions", "SizingPlan", "call_with_timeout", "plan_sizing"]
 
 log = logging.getLogger(__name__)
-#: Most recent observations of a signature the recommender reads (bounded reads, however old the store).
-HISTORY_LIMIT = 500
+#: Most recent observations of a signature the recommender reads: about two years of a weekly
+#: (day x hour) bucket, and a bounded read however large the store grows.
+HISTORY_LIMIT = 100
 T = TypeVar("T")
 
 
@@ -60,6 +62,7 @@ class SizingOptions:
     store_timeout: float = 5.0
     bounds: Bounds = field(default_factory=Bounds)
     recommender: RecommenderSettings = field(default_factory=RecommenderSettings)
+    store: StoreLocation = field(default_factory=StoreLocation)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -71,6 +74,22 @@ class SizingOptions:
         if self.store_timeout <= 0:
             raise SizingConfigError("store_timeout", self.store_timeout, "must be positive")
         _check_bounds(self.bounds)
+
+    def to_json(self) -> dict[str, Any]:
+        """The resolved arguments, for the audit (and for finishing the run after a deferral)."""
+        return {
+            "app_name": self.app_name,
+            "mode": self.mode,
+            "dry_run": self.dry_run,
+            "timezone": self.timezone,
+            "holiday_country": self.holiday_country,
+            "holiday_subdivision": self.holiday_subdivision,
+            "label_key": self.label_key,
+            "bounds": dataclasses.asdict(self.bounds),
+            "min_samples": self.recommender.min_samples,
+            "store": dataclasses.asdict(self.store),
+            "store_timeout": self.store_timeout,
+        }
 
 
 def _check_bounds(bounds: Bounds) -> None:
@@ -89,6 +108,8 @@ class SizingPlan:
     values: dict[str, str] = field(default_factory=dict)
     signature: Signature | None = None
     configured: ExecutorSize | None = None
+    #: Sizing gave up on trouble (store, conf, limits): the request goes out exactly as written.
+    degraded: bool = False
 
     def apply(
         self, job_driver: Mapping[str, Any], configuration_overrides: Mapping[str, Any] | None
@@ -107,13 +128,15 @@ def plan_sizing(
     configuration_overrides: Mapping[str, Any] | None,
     run_time: datetime,
     options: SizingOptions,
-    open_store: Callable[[], MetricsStore],
-    store_description: str | None = None,
+    open_store: Callable[[], MetricsStore] | None = None,
 ) -> SizingPlan:
-    """Plan the sizing of one submission; see the module docstring for what may raise."""
-    plan = SizingPlan(Audit(mode=options.mode, dry_run=options.dry_run, store=store_description))
+    """Plan the sizing of one submission; see the module docstring for what may raise.
+
+    :param open_store: how to reach the store; defaults to ``options.store``.
+    """
+    plan = SizingPlan(Audit(mode=options.mode, dry_run=options.dry_run, arguments=options.to_json()))
     try:
-        _plan(plan, job_driver, configuration_overrides, run_time, options, open_store)
+        _plan(plan, job_driver, configuration_overrides, run_time, options, open_store or options.store.open)
     except SparkConfError as err:
         if not options.dry_run:
             raise
@@ -129,6 +152,7 @@ def plan_sizing(
 
 
 def _give_up(plan: SizingPlan, reason: str) -> None:
+    plan.degraded = True
     plan.values = {}
     plan.audit.applied = False
     plan.audit.injected = {}
@@ -177,7 +201,6 @@ def _plan(
         store = open_store()
         try:
             audit.store = store.description
-            store.remember_signature(signature)
             return store.history(signature.hash, limit=HISTORY_LIMIT)
         finally:
             store.close()

@@ -19,6 +19,8 @@ from airflow_emr_sizing.store import Observation
 __all__ = ["Bounds", "NoRecommendation", "Recommendation", "RecommenderSettings", "percentile", "recommend"]
 
 MIN_OVERHEAD_MIB = 384
+#: Spark refuses executor memory below 1.5 x its 300 MiB reserved memory (UnifiedMemoryManager).
+MIN_HEAP_MIB = 450
 _MEMORY_STEP_MIB = 64
 _CPU_STEP = 0.05
 
@@ -143,10 +145,11 @@ def _split(target_pod_mib: int, current: ExecutorSize, bounds: Bounds) -> tuple[
     """Split a pod target into heap + overhead with the job's overhead ratio, then clamp the heap."""
     extras = current.off_heap_mib + current.pyspark_mib
     ratio = current.overhead_mib / current.heap_mib if current.heap_mib else 0.1
-    room = max(target_pod_mib - extras, 2 * MIN_OVERHEAD_MIB)
+    room = max(target_pod_mib - extras, MIN_HEAP_MIB + MIN_OVERHEAD_MIB)
     heap = math.floor(room / (1 + ratio))
     if room - heap < MIN_OVERHEAD_MIB:
         heap = room - MIN_OVERHEAD_MIB
+    heap = max(heap, MIN_HEAP_MIB)
     clamped: list[str] = []
     if bounds.min_heap_mib is not None and heap < bounds.min_heap_mib:
         heap, clamped = bounds.min_heap_mib, [*clamped, "min_executor_memory"]

@@ -68,15 +68,16 @@ def signature_hash(key: str, version: int = KEY_FORMAT_VERSION) -> str:
 
 
 def is_valid_label_value(value: str) -> bool:
-    return len(value) <= 63 and LABEL_VALUE_PATTERN.match(value) is not None
+    # fullmatch: ``$`` alone would also accept a trailing newline.
+    return len(value) <= 63 and LABEL_VALUE_PATTERN.fullmatch(value) is not None
 
 
 def is_valid_label_key(key: str) -> bool:
     """A Kubernetes label key: optional DNS-subdomain prefix and ``/``, then a ≤63-char name."""
-    prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
         return False
-    return 0 < len(name) <= 63 and _LABEL_NAME.match(name) is not None
+    return 0 < len(name) <= 63 and _LABEL_NAME.fullmatch(name) is not None
 
 
 def resource_spec(effective_conf: Mapping[str, str]) -> str:

@@ -50,9 +50,11 @@ FLAG_KEYS: dict[str, str] = {
 }
 _CONF_FLAGS = ("--conf", "-c")
 #: spark-submit options that take no value (everything else starting with ``--`` takes one).
-_SWITCHES = frozenset({"--verbose", "-v", "--supervise", "--help", "-h", "--version", "--kill", "--status"})
+_SWITCHES = frozenset({"--verbose", "-v", "--supervise", "--help", "-h", "--version"})
 _SPARK_DEFAULTS = "spark-defaults"
 _MIN_OVERHEAD_MIB = 384
+#: shlex's whitespace (str.isspace() would also split on e.g. a no-break space, which shlex keeps).
+_WHITESPACE = " \t\r\n"
 
 Where = Literal["parameters", "spark-defaults", "unset"]
 
@@ -75,11 +77,11 @@ def tokenize(params: str) -> list[Token]:
     tokens: list[Token] = []
     i, n = 0, len(params)
     while i < n:
-        if params[i].isspace():
+        if params[i] in _WHITESPACE:
             i += 1
             continue
         start, word = i, []
-        while i < n and not params[i].isspace():
+        while i < n and params[i] not in _WHITESPACE:
             char = params[i]
             if char == "'":
                 close = params.find("'", i + 1)
@@ -90,8 +92,11 @@ def tokenize(params: str) -> list[Token]:
             elif char == '"':
                 i = _read_double_quoted(params, i + 1, word, start)
             elif char == "\\":
-                if i + 1 < n:
-                    word.append(params[i + 1])
+                if i + 1 >= n:
+                    raise SparkConfError(
+                        "sparkSubmitParameters", params[start:], "ends with a lone backslash"
+                    )
+                word.append(params[i + 1])
                 i += 2
             else:
                 word.append(char)
@@ -106,7 +111,8 @@ def _read_double_quoted(params: str, i: int, word: list[str], start: int) -> int
         char = params[i]
         if char == '"':
             return i + 1
-        if char == "\\" and i + 1 < n and params[i + 1] in '"\\$`\n':
+        # shlex (POSIX mode) escapes only the quote and the backslash inside double quotes.
+        if char == "\\" and i + 1 < n and params[i + 1] in '"\\':
             word.append(params[i + 1])
             i += 2
             continue
@@ -164,11 +170,12 @@ class JobConf:
 
     @property
     def is_python(self) -> bool:
-        return self.entry_point.lower().endswith((".py", ".zip", ".egg"))
+        """Spark's own test (``SparkSubmit.isPython``): the main resource ends in ``.py``."""
+        return self.entry_point.endswith(".py")
 
     @property
     def is_r(self) -> bool:
-        return self.entry_point.lower().endswith(".r")
+        return self.entry_point.endswith((".R", ".r"))
 
 
 def read_job_conf(

@@ -61,9 +61,11 @@ observations = sa.Table(
     sa.Column("cpu_used_cores_p90", sa.Float),
     sa.Column("failure_reason", sa.Text),
     sa.Column("source", sa.String(32), nullable=False),
-    sa.Index("ix_emr_sizing_obs_signature_time", "signature_hash", "started_at"),
+    # newest-first history is a pure index range scan, tie-breaker included
+    sa.Index("ix_emr_sizing_obs_signature_time", "signature_hash", "started_at", "job_id"),
     sa.Index("ix_emr_sizing_obs_app_time", "app_name", "started_at"),
 )
+_COLUMNS = tuple(c.name for c in observations.columns)
 _MERGED = [c.name for c in observations.columns if c.name not in ("job_id", "oom")]
 
 _engines: dict[str, Engine] = {}
@@ -147,10 +149,10 @@ class SqlStore:
             query = query.where(observations.c.started_at >= utc(since))
         try:
             with self._engine.connect() as conn:
-                rows = conn.execute(query).mappings().all()
+                rows = conn.execute(query).all()
         except Exception as err:
             raise StoreError(f"cannot read history from {self.description}: {err}") from err
-        return [_observation_of(row) for row in rows]
+        return [_observation_of(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
 
     def remember_signature(self, signature: Signature) -> None:
         values = {
@@ -232,47 +234,34 @@ def _row_of(observation: Observation) -> dict[str, Any]:
     }
 
 
-def _observation_of(row: Any) -> Observation:
-    """Rebuild an observation, refusing rows whose values cannot be what we wrote."""
-    try:
-        started = row["started_at"]
-        if not isinstance(started, datetime):
-            raise TypeError(f"started_at is {type(started).__name__}")
-        if started.tzinfo is None:
-            started = started.replace(tzinfo=timezone.utc)
-        observation = Observation(
-            job_id=str(row["job_id"]),
-            signature_hash=str(row["signature_hash"]),
-            app_name=str(row["app_name"]),
-            started_at=started,
-            state=str(row["state"]),
-            oom=bool(row["oom"]),
-            pod_memory_mib=_opt(int, row["pod_memory_mib"]),
-            heap_mib=_opt(int, row["heap_mib"]),
-            request_cores=_opt(float, row["request_cores"]),
-            executors=_opt(int, row["executors"]),
-            duration_s=_opt(float, row["duration_s"]),
-            peak_pod_memory_mib=_opt(int, row["peak_pod_memory_mib"]),
-            peak_heap_mib=_opt(int, row["peak_heap_mib"]),
-            cpu_used_cores_p90=_opt(float, row["cpu_used_cores_p90"]),
-            failure_reason=row["failure_reason"],
-            source=str(row["source"]),
-        )
-    except (TypeError, ValueError) as err:
-        raise StoreError(f"corrupt history row for job {row['job_id']!r}: {err}") from err
-    for name in ("pod_memory_mib", "heap_mib", "peak_pod_memory_mib", "peak_heap_mib", "executors"):
-        value = getattr(observation, name)
-        if value is not None and value < 0:
-            raise StoreError(f"corrupt history row for job {observation.job_id!r}: {name}={value}")
-    return observation
+_INTS = ("pod_memory_mib", "heap_mib", "executors", "peak_pod_memory_mib", "peak_heap_mib")
+_FLOATS = ("request_cores", "duration_s", "cpu_used_cores_p90")
 
 
-def _opt(kind: type[Any], value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, str | bytes):
-        raise TypeError(f"expected a number, got {value!r}")
-    return kind(value)
+def _observation_of(values: dict[str, Any]) -> Observation:
+    """Rebuild an observation, refusing rows whose values cannot be what we wrote.
+
+    Runs once per history row on the submit path, so it checks types directly instead of
+    going through a validation layer.
+    """
+    started = values["started_at"]
+    problem = None
+    if not isinstance(started, datetime):
+        problem = f"started_at={started!r}"
+    for name in _INTS:
+        value = values[name]
+        if value is not None and (type(value) is not int or value < 0):
+            problem = f"{name}={value!r}"
+    for name in _FLOATS:
+        value = values[name]
+        if value is not None and not isinstance(value, int | float):
+            problem = f"{name}={value!r}"
+    if problem:
+        raise StoreError(f"corrupt history row for job {values['job_id']!r}: {problem}")
+    if started.tzinfo is None:
+        values["started_at"] = started.replace(tzinfo=timezone.utc)
+    values["oom"] = bool(values["oom"])
+    return Observation(**values)
 
 
 def url_from_connection(conn_id: str) -> str:

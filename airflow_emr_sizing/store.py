@@ -20,7 +20,7 @@ from airflow_emr_sizing.exceptions import StoreError
 if TYPE_CHECKING:
     from airflow_emr_sizing.signature import Signature
 
-__all__ = ["InMemoryStore", "MetricsStore", "Observation", "SignatureRecord", "open_store"]
+__all__ = ["InMemoryStore", "MetricsStore", "Observation", "SignatureRecord", "StoreLocation", "open_store"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +138,17 @@ class InMemoryStore:
 
     def close(self) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a task's store is: an Airflow connection, else the embedded SQLite file."""
+
+    conn_id: str | None = None
+    path: str | None = None
+
+    def open(self) -> MetricsStore:
+        return open_store(self.conn_id, self.path)
 
 
 def open_store(conn_id: str | None = None, path: str | None = None) -> MetricsStore:

@@ -77,13 +77,13 @@ class MotoEmrContainers:
     @property
     def backend(self) -> Any:
         """The in-process backend the server thread serves (same module globals)."""
-        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.core.models import DEFAULT_ACCOUNT_ID
         from moto.emrcontainers.models import emrcontainers_backends
 
         return emrcontainers_backends[DEFAULT_ACCOUNT_ID][REGION]
 
     def create_virtual_cluster(self, name: str = "dw-virtual-cluster", namespace: str = "dw") -> str:
-        import boto3  # noqa: TID251 - test helper talking to moto directly
+        import boto3  # type: ignore[import-untyped]  # noqa: TID251 - talks to moto directly
 
         client = boto3.client("emr-containers", region_name=REGION, endpoint_url=self.endpoint)
         response = client.create_virtual_cluster(
@@ -110,7 +110,8 @@ class MotoEmrContainers:
         """
         from moto.core.utils import utcnow
 
-        backend, stop, first_seen = self.backend, threading.Event(), {}
+        backend, stop = self.backend, threading.Event()
+        first_seen: dict[str, float] = {}
         original = backend.start_job_run
 
         def end(run: Any) -> None:
@@ -174,6 +175,6 @@ def run_dag(dag: Any, **test_kwargs: Any) -> DagRunResult:
             )
         )
         states = {ti.task_id: str(ti.state) for ti in tis}
-        rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id)).all()
+        rows: list[Any] = list(session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id)))
         xcoms = {(row.task_id, row.key): XComModel.deserialize_value(row) for row in rows}
     return DagRunResult(dag.dag_id, dag_run.run_id, str(dag_run.state), states, xcoms)

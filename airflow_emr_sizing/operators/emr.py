@@ -11,7 +11,7 @@ dry run, only reports it), pushes the audit to XCom, and after the run records i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -26,27 +26,14 @@ from airflow_emr_sizing.plan import SizingOptions, SizingPlan, call_with_timeout
 from airflow_emr_sizing.quantities import parse_cores, parse_memory_mib
 from airflow_emr_sizing.recommender import Bounds, RecommenderSettings
 from airflow_emr_sizing.settings import MODES, Settings, load_settings, parse_bool
+from airflow_emr_sizing.signature import Signature
 from airflow_emr_sizing.spark_conf import read_job_conf
-from airflow_emr_sizing.store import MetricsStore, open_store
+from airflow_emr_sizing.store import Observation, StoreLocation
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 __all__ = ["EmrContainerOperator", "SizedEmrContainerOperator"]
-
-_SIZING_FIELDS = (
-    "app_name",
-    "sizing_mode",
-    "sizing_dry_run",
-    "timezone",
-    "holiday_country",
-    "holiday_subdivision",
-    "store_conn_id",
-    "min_executor_memory",
-    "max_executor_memory",
-    "min_executor_cores",
-    "max_executor_cores",
-)
 
 
 class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
@@ -73,10 +60,6 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
     """
 
     aws_hook_class = SizedEmrContainerHook
-    # sorted: serialized DAGs must not change between parses
-    template_fields: Sequence[str] = tuple(
-        sorted(set(_AmazonEmrContainerOperator.template_fields) | set(_SIZING_FIELDS))
-    )
 
     def __init__(
         self,
@@ -95,92 +78,96 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.app_name = app_name
-        self.sizing_mode = sizing_mode
-        self.sizing_dry_run = dry_run  # BaseOperator.dry_run is a method
-        self.timezone = timezone
-        self.holiday_country = holiday_country
-        self.holiday_subdivision = holiday_subdivision
-        self.store_conn_id = store_conn_id
-        self.min_executor_memory = min_executor_memory
-        self.max_executor_memory = max_executor_memory
-        self.min_executor_cores = min_executor_cores
-        self.max_executor_cores = max_executor_cores
+        arguments = {
+            "app_name": app_name,
+            "sizing_mode": sizing_mode,
+            "dry_run": dry_run,
+            "timezone": timezone,
+            "holiday_country": holiday_country,
+            "holiday_subdivision": holiday_subdivision,
+            "store_conn_id": store_conn_id,
+            "min_executor_memory": min_executor_memory,
+            "max_executor_memory": max_executor_memory,
+            "min_executor_cores": min_executor_cores,
+            "max_executor_cores": max_executor_cores,
+        }
+        #: The sizing arguments given; absent ones default from ``[emr_sizing]``. They are rendered
+        #: by ``execute`` itself rather than declared in ``template_fields``: every template field
+        #: costs each DAG parse a serialization step (benchmarks/bench_parse.py), and the rendered
+        #: values are all in the XCom audit.
+        self.sizing: dict[str, Any] = {name: value for name, value in arguments.items() if value is not None}
         self._check_literal_arguments()
 
     def _check_literal_arguments(self) -> None:
         """Fail at parse time on arguments that are wrong whatever the templates render to (no I/O)."""
-        if _literal(self.sizing_mode) and self.sizing_mode not in MODES:
-            raise SizingConfigError("sizing_mode", self.sizing_mode, f"expected one of {', '.join(MODES)}")
-        if _literal(self.sizing_dry_run):
-            parse_bool("dry_run", self.sizing_dry_run)
-        _bounds(self)
+        mode = self.sizing.get("sizing_mode")
+        if _literal(mode) and mode not in MODES:
+            raise SizingConfigError("sizing_mode", mode, f"expected one of {', '.join(MODES)}")
+        if _literal(self.sizing.get("dry_run")):
+            parse_bool("dry_run", self.sizing["dry_run"])
+        _bounds(self.sizing)
 
     # -- execute ---------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> str | None:
-        settings = load_settings()
-        plan = self._plan(context, settings)
+        options = self._options(self.render_template(self.sizing, context), load_settings())
+        self._mask_secrets()
+        plan = plan_sizing(self.job_driver, self.configuration_overrides, _run_time(context), options)
         self._publish(context, plan)
         if plan.values:
-            cast(SizedEmrContainerHook, self.hook).adjust_request = lambda driver, overrides: self._apply(
-                context, plan, driver, overrides
+            cast(SizedEmrContainerHook, self.hook).adjust_request = functools.partial(
+                self._apply, context, plan
             )
         try:
             job_id: str | None = super().execute(context)
         except TaskDeferred:
-            raise  # the outcome is recorded in execute_complete
+            self._learn(options, plan.signature, self.job_id, ended=False)
+            raise  # the outcome is recorded by execute_complete
         except Exception:
-            self._record_outcome(settings, plan.audit.signature, self.job_id)
+            self._learn(options, plan.signature, self.job_id, ended=True)
             raise
-        if self.wait_for_completion or self.deferrable:
-            self._record_outcome(settings, plan.audit.signature, job_id)
+        self._learn(options, plan.signature, job_id, ended=self.wait_for_completion or self.deferrable)
         return job_id
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
-        audit = context["ti"].xcom_pull(
-            task_ids=context["ti"].task_id, key=AUDIT_XCOM_KEY, map_indexes=context["ti"].map_index
-        )
+        ti = context["ti"]
+        audit = ti.xcom_pull(task_ids=ti.task_id, key=AUDIT_XCOM_KEY, map_indexes=ti.map_index) or {}
         job_id = (event or {}).get("job_id") or self.job_id
-        self._record_outcome(load_settings(), (audit or {}).get("signature"), job_id)
+        if audit.get("signature") and audit.get("arguments") and job_id:
+            arguments = audit["arguments"]
+            self._record(
+                StoreLocation(**arguments["store"]),
+                float(arguments["store_timeout"]),
+                audit["signature"]["hash"],
+                arguments["app_name"],
+                job_id,
+            )
         result: str = super().execute_complete(context, event)
         return result
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _plan(self, context: Context, settings: Settings) -> SizingPlan:
-        self._mask_secrets()
-        options = SizingOptions(
-            app_name=self.app_name or self.name,
-            mode=self.sizing_mode or settings.mode,
-            dry_run=settings.dry_run
-            if self.sizing_dry_run is None
-            else parse_bool("dry_run", self.sizing_dry_run),
-            timezone=self.timezone or _dag_timezone(self),
-            holiday_country=self.holiday_country or settings.holiday_country,
-            holiday_subdivision=self.holiday_subdivision or settings.holiday_subdivision,
+    def _options(self, given: dict[str, Any], settings: Settings) -> SizingOptions:
+        """Resolve the task's rendered sizing arguments against ``[emr_sizing]``."""
+        return SizingOptions(
+            app_name=str(given.get("app_name") or self.name),
+            mode=given.get("sizing_mode") or settings.mode,
+            dry_run=parse_bool("dry_run", given["dry_run"]) if "dry_run" in given else settings.dry_run,
+            timezone=given.get("timezone") or _dag_timezone(self),
+            holiday_country=given.get("holiday_country") or settings.holiday_country,
+            holiday_subdivision=given.get("holiday_subdivision") or settings.holiday_subdivision,
             label_key=settings.label_key,
             store_timeout=settings.store_timeout,
-            bounds=_bounds(self),
+            bounds=_bounds(given),
             recommender=RecommenderSettings(min_samples=settings.min_samples),
+            store=StoreLocation(given.get("store_conn_id") or settings.store_conn_id, settings.store_path),
         )
-        return plan_sizing(
-            self.job_driver,
-            self.configuration_overrides,
-            _run_time(context),
-            options,
-            lambda: self._open_store(settings),
-        )
-
-    def _open_store(self, settings: Settings) -> MetricsStore:
-        return open_store(self.store_conn_id or settings.store_conn_id, settings.store_path)
 
     def _publish(self, context: Context, plan: SizingPlan) -> None:
+        """One log line (a warning when sizing had to give up) and the audit in XCom."""
         audit = plan.audit
         signature = audit.signature or {}
-        if audit.reason and not (audit.recommendation or signature):
-            self.log.warning("Executor sizing skipped, job submitted as written: %s", audit.reason)
-        elif audit.reason and plan.values == {} and not audit.dry_run:
+        if plan.degraded:
             self.log.warning("Executor sizing not applied, job submitted as written: %s", audit.reason)
         self.log.info(
             "Signature %s (label %s); recommendation %s; applied=%s%s",
@@ -209,36 +196,61 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value=plan.audit.to_json())
             return job_driver, configuration_overrides
 
-    def _record_outcome(
-        self, settings: Settings, signature: dict[str, Any] | None, job_id: str | None
+    def _learn(
+        self, options: SizingOptions, signature: Signature | None, job_id: str | None, *, ended: bool
     ) -> None:
-        """Record the finished run against its signature; a failure here never fails the task."""
-        if not signature or not job_id:
-            return
+        """After submission: keep the key ↔ hash mapping, and the outcome once the run has ended."""
+        if signature is not None and job_id:
+            self._record(
+                options.store,
+                options.store_timeout,
+                signature.hash,
+                options.app_name,
+                job_id if ended else None,
+                signature,
+            )
+
+    def _record(
+        self,
+        store: StoreLocation,
+        timeout: float,
+        signature_hash: str,
+        app_name: str,
+        job_id: str | None,
+        signature: Signature | None = None,
+    ) -> None:
+        """Write what the run taught us; trouble here warns and never fails the task."""
         try:
-            job_run = self.hook.conn.describe_job_run(id=job_id, virtualClusterId=self.virtual_cluster_id)
-            run = job_run["jobRun"]
-            if run.get("state") not in TERMINAL_STATES:
-                return
-            observation = observation_from_job_run(run, signature["hash"], self.app_name or self.name)
+            observation = self._outcome(signature_hash, app_name, job_id) if job_id else None
 
-            def record() -> None:
-                store = self._open_store(settings)
+            def write() -> None:
+                opened = store.open()
                 try:
-                    store.record(observation)
+                    if signature is not None:
+                        opened.remember_signature(signature)
+                    if observation is not None:
+                        opened.record(observation)
                 finally:
-                    store.close()
+                    opened.close()
 
-            call_with_timeout(record, settings.store_timeout, "metrics store write")
+            call_with_timeout(write, timeout, "metrics store write")
+        except Exception as err:
+            self.log.warning("Could not record job %s for signature %s: %s", job_id, signature_hash, err)
+            return
+        if observation is not None:
             self.log.info(
-                "Recorded outcome of job %s (%s, oom=%s) for signature %s",
-                job_id,
+                "Recorded job %s (%s, oom=%s) for signature %s",
+                observation.job_id,
                 observation.state,
                 observation.oom,
-                signature["hash"],
+                signature_hash,
             )
-        except Exception as err:
-            self.log.warning("Could not record the outcome of job %s: %s", job_id, err)
+
+    def _outcome(self, signature_hash: str, app_name: str, job_id: str) -> Observation | None:
+        run = self.hook.conn.describe_job_run(id=job_id, virtualClusterId=self.virtual_cluster_id)["jobRun"]
+        if run.get("state") not in TERMINAL_STATES:
+            return None
+        return observation_from_job_run(run, signature_hash, app_name)
 
     def _mask_secrets(self) -> None:
         """Register secret-looking Spark conf values with Airflow's log masker."""
@@ -259,13 +271,13 @@ def _literal(value: object) -> bool:
     return value is not None and not (isinstance(value, str) and "{{" in value)
 
 
-def _bounds(op: SizedEmrContainerOperator) -> Bounds:
+def _bounds(given: dict[str, Any]) -> Bounds:
     def memory(field: str) -> int | None:
-        value = getattr(op, field)
+        value: Any = given.get(field)
         return parse_memory_mib(field, value) if _literal(value) else None
 
     def cores(field: str) -> float | None:
-        value = getattr(op, field)
+        value: Any = given.get(field)
         return parse_cores(field, value) if _literal(value) else None
 
     return Bounds(
@@ -277,8 +289,7 @@ def _bounds(op: SizedEmrContainerOperator) -> Bounds:
 
 
 def _dag_timezone(op: SizedEmrContainerOperator) -> str:
-    dag = getattr(op, "dag", None)
-    timezone = getattr(dag, "timezone", None)
+    timezone = op.dag.timezone if op.has_dag() else None  # type: ignore[no-untyped-call]
     return str(getattr(timezone, "name", None) or "UTC")
 
 

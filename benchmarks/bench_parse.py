@@ -1,0 +1,58 @@
+"""DAG-parse cost: a DAG of 200 sized operators vs the same DAG of 200 plain EmrContainerOperators."""
+
+from __future__ import annotations
+
+import sys
+
+from common import interleaved, setup_airflow
+
+OPERATORS = 200
+TARGET = 1.05
+
+
+def build(operator_class: type, sized: bool) -> object:
+    import pendulum
+    from airflow.sdk import DAG
+
+    extra = {"holiday_country": "KR", "max_executor_memory": "24g", "dry_run": False} if sized else {}
+    with DAG(
+        "parse_bench", schedule="@hourly", start_date=pendulum.datetime(2026, 1, 1), catchup=False
+    ) as dag:
+        for i in range(OPERATORS):
+            operator_class(
+                task_id=f"load_{i}",
+                name=f"dw-load-{i}",
+                virtual_cluster_id="{{ var.value.vc }}",
+                execution_role_arn="arn:aws:iam::123456789012:role/job",
+                release_label="emr-7.2.0-latest",
+                job_driver={
+                    "sparkSubmitJobDriver": {
+                        "entryPoint": "s3://jobs/load.py",
+                        "sparkSubmitParameters": "--conf spark.executor.instances=10 "
+                        "--conf spark.executor.memory=8g",
+                    }
+                },
+                configuration_overrides={"monitoringConfiguration": {}},
+                **extra,
+            )
+    return dag
+
+
+def main() -> tuple[str, float, float]:
+    setup_airflow()
+    from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as Plain
+
+    from airflow_emr_sizing.operators.emr import EmrContainerOperator as Sized
+
+    build(Plain, False), build(Sized, True)  # warm imports and caches for both
+    plain, sized = interleaved(lambda: build(Plain, False), lambda: build(Sized, True), rounds=40)
+    ratio = sized / plain
+    print(
+        f"[parse] {OPERATORS} operators: plain {plain * 1e3:.1f} ms, "
+        f"sized {sized * 1e3:.1f} ms, ratio {ratio:.3f}"
+    )
+    return f"DAG parse, {OPERATORS} sized vs plain operators", ratio, TARGET
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main()[1] <= TARGET else 1)

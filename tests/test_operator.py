@@ -1,0 +1,185 @@
+"""The operator called directly, as the amazon provider tests its own: the submit_job call is the contract."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from airflow.providers.amazon.aws.hooks.emr import EmrContainerHook
+from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as AmazonEmrContainerOperator
+
+from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
+from airflow_emr_sizing.exceptions import SizingConfigError
+from airflow_emr_sizing.operators.emr import EmrContainerOperator, SizedEmrContainerOperator
+from airflow_emr_sizing.signature import build_signature
+from airflow_emr_sizing.sql_store import SqlStore
+from airflow_emr_sizing.store import Observation
+
+SECRET = "wJalrXUtnFEMI-K7MDENG-SuperSecret"
+JOB = {
+    "name": "dw-blog-load",
+    "virtual_cluster_id": "vc-123",
+    "execution_role_arn": "arn:aws:iam::123456789012:role/job",
+    "release_label": "emr-7.2.0-latest",
+    "job_driver": {
+        "sparkSubmitJobDriver": {
+            "entryPoint": "s3://jobs/load.py",
+            "sparkSubmitParameters": "--conf spark.executor.instances=10 --conf spark.executor.memory=8g "
+            f"--conf spark.hadoop.fs.s3a.secret.key={SECRET}",
+        }
+    },
+    "configuration_overrides": {
+        "applicationConfiguration": [
+            {"classification": "spark-defaults", "properties": {"spark.executor.cores": "4"}}
+        ]
+    },
+    "aws_conn_id": None,
+    "region_name": "us-east-1",
+    "wait_for_completion": False,
+}
+
+
+def seed(store_path: Path, context: dict[str, Any], peaks: list[int]) -> str:
+    signature = build_signature(
+        "dw-blog-load", context["logical_date"], "Asia/Seoul", {"spark.executor.instances": "10"}
+    )
+    store = SqlStore(f"sqlite:///{store_path}")
+    for i, peak in enumerate(peaks):
+        store.record(
+            Observation(
+                job_id=f"seed-{i}",
+                signature_hash=signature.hash,
+                app_name="dw-blog-load",
+                started_at=context["logical_date"].subtract(weeks=i + 1),
+                peak_pod_memory_mib=peak,
+            )
+        )
+    return signature.hash
+
+
+def submitted(mock_submit: mock.MagicMock) -> tuple[Any, ...]:
+    (call,) = mock_submit.call_args_list
+    return call.args[1:]  # drop the hook (autospec passes self)
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_dry_run_submits_exactly_what_the_parent_would(
+    mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]
+) -> None:
+    seed(store_path, task_context, [3000, 3100, 3200])
+    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
+    plain = submitted(mock_submit)
+    mock_submit.reset_mock()
+
+    sized = EmrContainerOperator(
+        task_id="sized", client_request_token="tok", dry_run=True, timezone="Asia/Seoul", **JOB
+    )
+    sized.execute(task_context)
+
+    assert submitted(mock_submit) == plain
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    assert audit["dry_run"] is True and audit["recommendation"] is not None
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_sized_run_injects_into_the_request_and_leaves_the_operator_untouched(
+    mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]
+) -> None:
+    signature_hash = seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    op = EmrContainerOperator(task_id="sized", dry_run=False, timezone="Asia/Seoul", **JOB)
+    driver_before, overrides_before = copy.deepcopy(op.job_driver), copy.deepcopy(op.configuration_overrides)
+
+    assert op.execute(task_context) == "jr-1"
+
+    _name, _role, _release, job_driver, overrides, *_ = submitted(mock_submit)
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    heap = audit["recommendation"]["executor_memory_mib"]
+    params = job_driver["sparkSubmitJobDriver"]["sparkSubmitParameters"]
+    assert f"--conf spark.executor.memory={heap}m " in params
+    assert heap < 8192
+    defaults = overrides["applicationConfiguration"][0]["properties"]
+    assert defaults["spark.kubernetes.executor.label.emr-sizing-signature"] == signature_hash
+    assert defaults["spark.kubernetes.driver.label.emr-sizing-signature"] == signature_hash
+    assert defaults["spark.executor.cores"] == "4"
+    assert op.job_driver == driver_before and op.configuration_overrides == overrides_before
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_store_down_submits_unchanged_and_says_why(
+    mock_submit: mock.MagicMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task_context: dict[str, Any]
+) -> None:
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__STORE_PATH", str(tmp_path / "missing-dir" / "store.db"))
+    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
+    plain = submitted(mock_submit)
+    mock_submit.reset_mock()
+
+    op = EmrContainerOperator(task_id="sized", client_request_token="tok", dry_run=False, **JOB)
+    op.execute(task_context)
+
+    assert submitted(mock_submit) == plain
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    assert audit["applied"] is False
+    assert "cannot open store" in audit["reason"]
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_secrets_never_reach_xcom_or_logs(
+    mock_submit: mock.MagicMock,
+    store_path: Path,
+    task_context: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seed(store_path, task_context, [3000, 3100, 3200])
+    caplog.set_level(logging.DEBUG)
+    op = EmrContainerOperator(task_id="sized", dry_run=False, **JOB)
+
+    op.execute(task_context)
+
+    assert SECRET not in json.dumps(task_context["ti"].xcoms)
+    assert SECRET not in caplog.text
+    assert SECRET in submitted(mock_submit)[3]["sparkSubmitJobDriver"]["sparkSubmitParameters"]
+
+
+def test_keeps_every_parent_argument_and_template_field() -> None:
+    op = EmrContainerOperator(task_id="t", deferrable=True, poll_interval=7, tags={"team": "dw"}, **JOB)
+
+    assert isinstance(op, AmazonEmrContainerOperator)
+    assert EmrContainerOperator is SizedEmrContainerOperator
+    assert (op.deferrable, op.poll_interval, op.tags) == (True, 7, {"team": "dw"})
+    assert tuple(op.template_fields) == tuple(AmazonEmrContainerOperator.template_fields)
+    assert op.sizing == {}
+
+
+def test_sizing_arguments_given_are_kept_together_for_rendering_at_execute() -> None:
+    op = EmrContainerOperator(task_id="t", dry_run=False, holiday_country="{{ var.value.country }}", **JOB)
+
+    assert op.sizing == {"dry_run": False, "holiday_country": "{{ var.value.country }}"}
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"sizing_mode": "auto"}, "sizing_mode"),
+        ({"dry_run": "maybe"}, "dry_run"),
+        ({"max_executor_memory": "4.5g"}, "max_executor_memory"),
+        ({"min_executor_cores": "lots"}, "min_executor_cores"),
+    ],
+)
+def test_bad_literal_arguments_fail_at_parse_time_naming_the_field(
+    arguments: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(SizingConfigError, match=field):
+        EmrContainerOperator(task_id="t", **arguments, **JOB)
+
+
+def test_templated_arguments_are_checked_after_rendering() -> None:
+    op = EmrContainerOperator(
+        task_id="t", sizing_mode="{{ var.value.mode }}", max_executor_memory="{{ x }}", **JOB
+    )
+
+    assert op.sizing["sizing_mode"] == "{{ var.value.mode }}"

@@ -1,0 +1,168 @@
+"""The sized operator run for real: Airflow's dag.test() against EMR on EKS served by moto."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+
+from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
+from airflow_emr_sizing.signature import build_signature
+from airflow_emr_sizing.spark_conf import executor_size, read_job_conf
+from airflow_emr_sizing.sql_store import SqlStore
+from airflow_emr_sizing.store import Observation
+
+pytestmark = pytest.mark.integration
+RUN_AT = pendulum.datetime(2026, 9, 25, 14, 5, tz="Asia/Seoul")  # Chuseok, a Korean public holiday
+SPEC = {"spark.executor.instances": "10"}
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_db: Path) -> Any:
+    path = airflow_db / "dags" / "sized_emr.py"
+    spec = importlib.util.spec_from_file_location("sized_emr", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def seed(store_path: Path, peaks: list[int], **fields: Any) -> str:
+    signature = build_signature("dw-blog-load", RUN_AT, "Asia/Seoul", SPEC, "KR")
+    store = SqlStore(f"sqlite:///{store_path}")
+    for i, peak in enumerate(peaks):
+        store.record(
+            Observation(
+                job_id=f"seed-{i}",
+                signature_hash=signature.hash,
+                app_name="dw-blog-load",
+                started_at=RUN_AT.subtract(weeks=i + 1),
+                peak_pod_memory_mib=peak,
+                **fields,
+            )
+        )
+    return signature.hash
+
+
+def run(dag: Any, moto_emr: Any, vc: str, state: str = "COMPLETED", after_s: float = 0, **conf: Any) -> Any:
+    from airflow_emr_sizing.testing import run_dag
+
+    with moto_emr.finish_runs(state, after_s=after_s, state_details=conf.pop("state_details", None)):
+        return run_dag(dag, logical_date=RUN_AT, run_conf={"virtual_cluster_id": vc, **conf})
+
+
+def sent_request(moto_emr: Any, job_id: str) -> Any:
+    job_run = moto_emr.backend.job_runs[job_id]
+    return read_job_conf(job_run.job_driver, job_run.configuration_overrides)
+
+
+def test_sync_run_is_sized_labelled_audited_and_recorded(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path
+) -> None:
+    signature_hash = seed(store_path, [3000, 3200, 3100, 3300])
+
+    result = run(dags.sized_sync, moto_emr, virtual_cluster_id)
+
+    assert result.state == "success"
+    audit = result.xcom("load", AUDIT_XCOM_KEY)
+    job_id = result.xcom("load")
+    sent = sent_request(moto_emr, job_id)
+    assert audit["signature"]["key"] == "dw-blog-load-day-5-hour-14-holiday-dra-off-exec-10"
+    assert audit["signature"]["hash"] == signature_hash
+    assert sent.get("spark.executor.memory") == f"{audit['recommendation']['executor_memory_mib']}m" != "8g"
+    assert sent.get("spark.kubernetes.executor.label.emr-sizing-signature") == signature_hash
+    assert sent.get("spark.kubernetes.driver.label.emr-sizing-signature") == signature_hash
+    assert sent.get("spark.sql.shuffle.partitions") == "64"
+    assert audit["applied"] is True
+
+    (recorded,) = [
+        o for o in SqlStore(f"sqlite:///{store_path}").history(signature_hash) if o.job_id == job_id
+    ]
+    assert (recorded.state, recorded.oom) == ("COMPLETED", False)
+    assert (
+        recorded.pod_memory_mib
+        == executor_size(sent).pod_memory_mib
+        == audit["recommendation"]["pod_memory_mib"]
+    )
+
+
+def test_deferrable_run_records_the_outcome_in_execute_complete(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path
+) -> None:
+    signature_hash = seed(store_path, [3000, 3200, 3100])
+
+    result = run(dags.sized_deferrable, moto_emr, virtual_cluster_id, after_s=1.0)
+
+    assert result.state == "success"
+    job_id = result.xcom("load")
+    history = SqlStore(f"sqlite:///{store_path}").history(signature_hash)
+    assert [o.state for o in history if o.job_id == job_id] == ["COMPLETED"]
+
+
+def test_oom_failure_is_recorded_and_the_retry_is_sized_up(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path
+) -> None:
+    signature_hash = seed(store_path, [3000, 3200, 3100])
+    oom = "Executor 3 exited with exit code 137 (SIGKILL, possible container OOM)."
+
+    failed = run(
+        dags.sized_deferrable, moto_emr, virtual_cluster_id, "FAILED", after_s=1.0, state_details=oom
+    )
+
+    assert failed.state == "failed"
+    first = failed.xcom("load", AUDIT_XCOM_KEY)["recommendation"]["pod_memory_mib"]
+    store = SqlStore(f"sqlite:///{store_path}")
+    (recorded,) = [o for o in store.history(signature_hash) if o.state == "FAILED"]
+    assert recorded.oom is True and recorded.pod_memory_mib == first
+
+    retried = run(dags.sized_sync, moto_emr, virtual_cluster_id)
+
+    again = retried.xcom("load", AUDIT_XCOM_KEY)
+    assert again["recommendation"]["pod_memory_mib"] >= max(1.2 * first, first + 100)
+    assert again["basis"]["oom_floor_mib"] >= 1.2 * first
+
+
+def test_dry_run_sends_the_request_as_written(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path
+) -> None:
+    seed(store_path, [3000, 3200, 3100])
+
+    result = run(dags.sized_sync, moto_emr, virtual_cluster_id, dry_run="true")
+
+    job_run = moto_emr.backend.job_runs[result.xcom("load")]
+    task = dags.sized_sync.get_task("load")
+    assert job_run.job_driver == task.job_driver
+    assert job_run.configuration_overrides == task.configuration_overrides
+    assert result.xcom("load", AUDIT_XCOM_KEY)["recommendation"] is not None
+
+
+def test_store_down_submits_unchanged_with_the_reason_in_xcom(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__STORE_PATH", str(tmp_path / "gone" / "store.db"))
+
+    result = run(dags.sized_sync, moto_emr, virtual_cluster_id)
+
+    assert result.state == "success"
+    job_run = moto_emr.backend.job_runs[result.xcom("load")]
+    task = dags.sized_sync.get_task("load")
+    assert job_run.job_driver == task.job_driver
+    assert job_run.configuration_overrides == task.configuration_overrides
+    audit = result.xcom("load", AUDIT_XCOM_KEY)
+    assert audit["applied"] is False and "cannot open store" in audit["reason"]
+
+
+def test_secrets_never_reach_xcom(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path
+) -> None:
+    seed(store_path, [3000, 3200, 3100])
+
+    result = run(dags.sized_sync, moto_emr, virtual_cluster_id)
+
+    assert result.state == "success"
+    assert result.xcoms  # the audit and the job id were pushed
+    assert dags.SECRET not in json.dumps(list(result.xcoms.values()), default=str)

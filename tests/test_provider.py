@@ -1,0 +1,46 @@
+"""Airflow sees the package as a provider, with its [emr_sizing] options documented."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import airflow
+import jsonschema
+
+from airflow_emr_sizing import __version__
+from airflow_emr_sizing.provider_info import get_provider_info
+from airflow_emr_sizing.settings import OPTIONS, load_settings
+
+
+def test_provider_info_matches_airflows_schema() -> None:
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_every_option_is_documented_and_read() -> None:
+    documented = get_provider_info()["config"]["emr_sizing"]["options"]
+
+    assert set(documented) == set(OPTIONS)
+    assert set(OPTIONS) <= set(load_settings().__dataclass_fields__)
+
+
+def test_airflow_lists_the_provider(airflow_home: Path) -> None:
+    result = subprocess.run(
+        ["airflow", "providers", "list", "-o", "json"], capture_output=True, text=True, timeout=120
+    )
+
+    providers = {p["package_name"]: p for p in json.loads(result.stdout)}
+    assert providers["airflow-emr-sizing"]["version"] == __version__
+
+
+def test_settings_defaults_and_environment_overrides(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    defaults = load_settings()
+    assert (defaults.dry_run, defaults.mode, defaults.label_key) == (True, "initial", "emr-sizing-signature")
+
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__DRY_RUN", "false")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__HOLIDAY_COUNTRY", "KR")
+    overridden = load_settings()
+    assert (overridden.dry_run, overridden.holiday_country) == (False, "KR")

@@ -1,0 +1,163 @@
+"""The store contract, run against the in-memory fake and the embedded SQLite store alike."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from airflow_emr_sizing.exceptions import StoreError
+from airflow_emr_sizing.signature import build_signature
+from airflow_emr_sizing.sql_store import SCHEMA_VERSION, SqlStore
+from airflow_emr_sizing.store import InMemoryStore, MetricsStore, Observation, open_store
+
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
+
+
+def obs(job_id: str, hours: int = 0, signature: str = "s1-aaa", **fields: object) -> Observation:
+    return Observation(
+        job_id=job_id,
+        signature_hash=signature,
+        app_name="app",
+        started_at=T0 + timedelta(hours=hours),
+        **fields,
+    )  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], MetricsStore]:
+    if request.param == "memory":
+        shared = InMemoryStore()
+        return lambda: shared
+    return lambda: SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def test_history_is_newest_first_bounded_and_per_signature(make_store: Callable[[], MetricsStore]) -> None:
+    store = make_store()
+    for hour in range(10):
+        store.record(obs(f"jr-{hour}", hour, peak_pod_memory_mib=1000 + hour))
+    store.record(obs("other", 3, signature="s1-bbb"))
+
+    history = store.history("s1-aaa", limit=4)
+
+    assert [o.job_id for o in history] == ["jr-9", "jr-8", "jr-7", "jr-6"]
+    assert history[0].peak_pod_memory_mib == 1009
+    assert history[0].started_at == T0 + timedelta(hours=9)
+    assert [o.job_id for o in store.history("s1-aaa", since=T0 + timedelta(hours=8))] == ["jr-9", "jr-8"]
+    assert [o.job_id for o in store.history("s1-bbb")] == ["other"]
+
+
+def test_recording_a_run_twice_merges_instead_of_duplicating(make_store: Callable[[], MetricsStore]) -> None:
+    store = make_store()
+    store.record(obs("jr-1", state="FAILED", oom=True, pod_memory_mib=9011, failure_reason="exit code 137"))
+    store.record(obs("jr-1", state="FAILED", oom=False, peak_pod_memory_mib=9100, source="eventlog"))
+
+    (merged,) = store.history("s1-aaa")
+
+    assert merged.oom is True  # OOM evidence is never forgotten by a later, blinder report
+    assert merged.pod_memory_mib == 9011  # kept: the later report did not know it
+    assert merged.peak_pod_memory_mib == 9100  # filled in by the later report
+    assert merged.failure_reason == "exit code 137"
+    assert merged.source == "eventlog"
+
+
+def test_signature_mapping_is_kept_once(make_store: Callable[[], MetricsStore]) -> None:
+    store = make_store()
+    signature = build_signature("dw-blog-load", T0, "Asia/Seoul", {"spark.executor.instances": "10"})
+    store.remember_signature(signature)
+    store.remember_signature(signature)
+
+    record = store.lookup_signature(signature.hash)
+
+    assert record is not None
+    assert (record.key, record.app_name, record.format_version) == (signature.key, "dw-blog-load", 1)
+    assert store.lookup_signature("s1-unknown") is None
+
+
+def test_hostile_strings_are_stored_as_data(make_store: Callable[[], MetricsStore]) -> None:
+    store = make_store()
+    hostile = "x'); DROP TABLE emr_sizing_observations; --\n\"😈" + "y" * 10_000
+    store.record(Observation(job_id="jr-'1", signature_hash="s1-aaa", app_name=hostile, started_at=T0))
+
+    (back,) = store.history("s1-aaa")
+
+    assert back.app_name == hostile
+    assert back.job_id == "jr-'1"
+
+
+def test_observation_requires_an_aware_start_time() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Observation(job_id="j", signature_hash="s", app_name="a", started_at=datetime(2026, 1, 1))
+
+
+def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "wal.db"
+    SqlStore(f"sqlite:///{path}").record(obs("jr-1"))
+
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "newer.db"
+    SqlStore(f"sqlite:///{path}").record(obs("jr-1"))
+    with sqlite3.connect(path) as raw:
+        raw.execute(
+            "UPDATE emr_sizing_meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION + 1),)
+        )
+
+    from airflow_emr_sizing import sql_store
+
+    sql_store._schema_ready.clear()  # a new worker process would check again
+    with pytest.raises(StoreError, match="newer than this package"):
+        SqlStore(f"sqlite:///{path}")
+
+
+def test_corrupt_rows_are_an_error_not_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.db"
+    store = SqlStore(f"sqlite:///{path}")
+    store.record(obs("jr-1", peak_pod_memory_mib=4000))
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE emr_sizing_observations SET peak_pod_memory_mib = 'lots' WHERE job_id = 'jr-1'")
+
+    with pytest.raises(StoreError, match="corrupt history row for job 'jr-1'"):
+        store.history("s1-aaa")
+
+
+def test_unreachable_store_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open store"):
+        open_store(path=str(tmp_path / "no" / "such" / "dir" / "store.db"))
+
+
+def test_open_store_needs_a_location() -> None:
+    with pytest.raises(StoreError, match="no store configured"):
+        open_store(conn_id=None, path=None)
+
+
+def _write_many(path: str, writer: int, count: int) -> None:
+    store = SqlStore(f"sqlite:///{path}")
+    for i in range(count):
+        store.record(obs(f"w{writer}-{i}", i, peak_pod_memory_mib=i))
+
+
+def test_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "concurrent.db")
+    SqlStore(f"sqlite:///{path}")  # create the schema once
+    writers, each = 4, 100
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_write_many, args=(path, w, each)) for w in range(writers)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+
+    count, distinct = (
+        sqlite3.connect(path)
+        .execute("SELECT COUNT(*), COUNT(DISTINCT job_id) FROM emr_sizing_observations")
+        .fetchone()
+    )
+    assert (count, distinct) == (writers * each, writers * each)
