@@ -12,23 +12,22 @@ original keys were written. The hash turns the key into a Kubernetes label value
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import pendulum
 
 from airflow_emr_sizing.exceptions import SizingConfigError
+from airflow_emr_sizing.holiday_calendar import is_holiday
 
 __all__ = [
     "KEY_FORMAT_VERSION",
     "LABEL_VALUE_PATTERN",
     "Signature",
     "build_signature",
-    "holiday_checker",
     "is_valid_label_key",
     "is_valid_label_value",
     "resource_spec",
@@ -94,30 +93,6 @@ def resource_spec(effective_conf: Mapping[str, str]) -> str:
     return f"dra-off-exec-{effective_conf.get('spark.executor.instances', 'default').strip()}"
 
 
-@functools.lru_cache(maxsize=64)
-def holiday_checker(country: str | None, subdivision: str | None = None) -> _HolidayCalendar:
-    """A cached holiday calendar; unknown country or subdivision is a clear error naming it."""
-    if not country:
-        return _HolidayCalendar(None)
-    import holidays
-
-    try:
-        calendar = holidays.country_holidays(country, subdiv=subdivision or None)
-    except NotImplementedError as err:
-        field = "holiday_subdivision" if subdivision and "subdivision" in str(err) else "holiday_country"
-        value = subdivision if field == "holiday_subdivision" else country
-        raise SizingConfigError(field, value, f"not known to the holidays library ({err})") from err
-    return _HolidayCalendar(calendar)
-
-
-class _HolidayCalendar:
-    def __init__(self, calendar: Mapping[date, str] | None) -> None:
-        self._calendar = calendar
-
-    def __contains__(self, day: date) -> bool:
-        return self._calendar is not None and day in self._calendar
-
-
 def build_signature(
     app_name: str,
     run_time: datetime,
@@ -137,7 +112,7 @@ def build_signature(
         local = pendulum.instance(run_time, tz="UTC").in_timezone(timezone)
     except Exception as err:  # pendulum raises several types for unknown zones
         raise SizingConfigError("timezone", timezone, f"not a known IANA timezone ({err})") from err
-    holiday = local.date() in holiday_checker(holiday_country, holiday_subdivision)
+    holiday = is_holiday(local.date(), holiday_country, holiday_subdivision)
     day_of_week = local.isoweekday() % 7
     spec = resource_spec(effective_conf)
     key = f"{app_name}-day-{day_of_week}-hour-{local.hour}-{'holiday-' if holiday else ''}{spec}"

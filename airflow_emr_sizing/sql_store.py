@@ -65,7 +65,6 @@ observations = sa.Table(
     sa.Index("ix_emr_sizing_obs_signature_time", "signature_hash", "started_at", "job_id"),
     sa.Index("ix_emr_sizing_obs_app_time", "app_name", "started_at"),
 )
-_COLUMNS = tuple(c.name for c in observations.columns)
 _MERGED = [c.name for c in observations.columns if c.name not in ("job_id", "oom")]
 
 _engines: dict[str, Engine] = {}
@@ -116,10 +115,11 @@ class SqlStore:
 
     def _ensure_schema(self) -> None:
         with self._engine.begin() as conn:
+            row = _schema_version(conn)
+            if row is not None and int(row.value) == SCHEMA_VERSION:
+                return  # the common case: one indexed read, no DDL checks
             metadata.create_all(conn)
-            row = conn.execute(
-                sa.select(meta_table.c.value).where(meta_table.c.name == "schema_version")
-            ).first()
+            row = _schema_version(conn)
             if row is None:
                 conn.execute(meta_table.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
             elif int(row.value) > SCHEMA_VERSION:
@@ -152,7 +152,7 @@ class SqlStore:
                 rows = conn.execute(query).all()
         except Exception as err:
             raise StoreError(f"cannot read history from {self.description}: {err}") from err
-        return [_observation_of(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
+        return [_observation_of(row) for row in rows]
 
     def remember_signature(self, signature: Signature) -> None:
         values = {
@@ -187,6 +187,16 @@ class SqlStore:
 
     def close(self) -> None:
         """Engines are pooled per process and reused by later tasks; nothing to release per use."""
+
+
+def _schema_version(conn: sa.Connection) -> Any:
+    """The stored schema version row, or ``None`` on a fresh database."""
+    if not sa.inspect(conn).has_table(meta_table.name):
+        return None
+    return conn.execute(_SCHEMA_VERSION_QUERY).first()
+
+
+_SCHEMA_VERSION_QUERY = sa.select(meta_table.c.value).where(meta_table.c.name == "schema_version")
 
 
 def _dialect_insert(dialect: str) -> Any:
@@ -234,34 +244,48 @@ def _row_of(observation: Observation) -> dict[str, Any]:
     }
 
 
-_INTS = ("pod_memory_mib", "heap_mib", "executors", "peak_pod_memory_mib", "peak_heap_mib")
-_FLOATS = ("request_cores", "duration_s", "cpu_used_cores_p90")
-
-
-def _observation_of(values: dict[str, Any]) -> Observation:
+def _observation_of(row: Any) -> Observation:
     """Rebuild an observation, refusing rows whose values cannot be what we wrote.
 
-    Runs once per history row on the submit path, so it checks types directly instead of
-    going through a validation layer.
+    Runs for every history row on the submit path, so it unpacks and checks the row directly
+    (the column order is the table's).
     """
-    started = values["started_at"]
+    (job_id, signature_hash, app_name, started_at, state, oom, *sizes, failure_reason, source) = row
+    pod, heap, request_cores, executors, duration, peak, peak_heap, cpu = sizes
     problem = None
-    if not isinstance(started, datetime):
-        problem = f"started_at={started!r}"
-    for name in _INTS:
-        value = values[name]
+    if not isinstance(started_at, datetime):
+        problem = f"started_at={started_at!r}"
+    for name, value in (("pod_memory_mib", pod), ("heap_mib", heap), ("executors", executors),
+                        ("peak_pod_memory_mib", peak), ("peak_heap_mib", peak_heap)):  # fmt: skip
         if value is not None and (type(value) is not int or value < 0):
             problem = f"{name}={value!r}"
-    for name in _FLOATS:
-        value = values[name]
+    for name, value in (
+        ("request_cores", request_cores),
+        ("duration_s", duration),
+        ("cpu_used_cores_p90", cpu),
+    ):
         if value is not None and not isinstance(value, int | float):
             problem = f"{name}={value!r}"
     if problem:
-        raise StoreError(f"corrupt history row for job {values['job_id']!r}: {problem}")
-    if started.tzinfo is None:
-        values["started_at"] = started.replace(tzinfo=timezone.utc)
-    values["oom"] = bool(values["oom"])
-    return Observation(**values)
+        raise StoreError(f"corrupt history row for job {job_id!r}: {problem}")
+    return Observation(
+        job_id,
+        signature_hash,
+        app_name,
+        started_at if started_at.tzinfo else started_at.replace(tzinfo=timezone.utc),
+        state,
+        bool(oom),
+        pod,
+        heap,
+        request_cores,
+        executors,
+        duration,
+        peak,
+        peak_heap,
+        cpu,
+        failure_reason,
+        source,
+    )
 
 
 def url_from_connection(conn_id: str) -> str:

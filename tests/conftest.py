@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from airflow_emr_sizing.testing import isolated_airflow
 _HOME = Path(tempfile.mkdtemp(prefix="emr-sizing-tests-"))
 _DAGS = _HOME / "dags"
 isolated_airflow(_HOME, _DAGS)
+os.environ["AIRFLOW_EMR_SIZING_CACHE_DIR"] = str(_HOME / "cache")
 shutil.copytree(Path(__file__).parent / "dags", _DAGS, dirs_exist_ok=True)
 
 

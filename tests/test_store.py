@@ -161,3 +161,12 @@ def test_concurrent_writer_processes_lose_nothing(tmp_path: Path) -> None:
         .fetchone()
     )
     assert (count, distinct) == (writers * each, writers * each)
+
+
+def test_table_columns_follow_the_observation_fields() -> None:
+    """Rows are unpacked positionally into Observation on the hot path."""
+    import dataclasses
+
+    from airflow_emr_sizing.sql_store import observations
+
+    assert [c.name for c in observations.columns] == [f.name for f in dataclasses.fields(Observation)]

@@ -110,7 +110,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
     # -- execute ---------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> str | None:
-        options = self._options(self.render_template(self.sizing, context), load_settings())
+        rendered = {
+            name: self.render_template(value, context) if _templated(value) else value
+            for name, value in self.sizing.items()
+        }
+        options = self._options(rendered, load_settings())
         self._mask_secrets()
         plan = plan_sizing(self.job_driver, self.configuration_overrides, _run_time(context), options)
         self._publish(context, plan)
@@ -267,8 +271,12 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 EmrContainerOperator = SizedEmrContainerOperator
 
 
+def _templated(value: object) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
 def _literal(value: object) -> bool:
-    return value is not None and not (isinstance(value, str) and "{{" in value)
+    return value is not None and not _templated(value)
 
 
 def _bounds(given: dict[str, Any]) -> Bounds:

@@ -1,0 +1,92 @@
+"""Public holidays, cheap enough to ask on every submission.
+
+The ``holidays`` library takes ~65 ms to import and up to ~60 ms more to compute a year of a
+lunar calendar such as Korea's, and every Airflow task runs in a fresh process. So the holiday
+dates of each (library version, country, subdivision, year) are kept in a small JSON file the
+first process writes and later ones read. A cache that cannot be written only costs speed.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+import re
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from airflow_emr_sizing.exceptions import SizingConfigError
+
+__all__ = ["cache_dir", "holiday_dates", "is_holiday"]
+
+_CODE = re.compile(r"[A-Za-z0-9_-]{1,16}")
+
+
+def is_holiday(day: date, country: str | None, subdivision: str | None = None) -> bool:
+    """Whether ``day`` is a public holiday; always false without a country."""
+    if not country:
+        return False
+    return day in holiday_dates(country, subdivision or None, day.year)
+
+
+@functools.lru_cache(maxsize=256)
+def holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    """The holidays of one year; unknown country or subdivision is an error naming the argument."""
+    if not _CODE.fullmatch(country):
+        raise SizingConfigError("holiday_country", country, "not an ISO country code")
+    if subdivision is not None and not _CODE.fullmatch(subdivision):
+        raise SizingConfigError("holiday_subdivision", subdivision, "not a subdivision code")
+    path = cache_dir() / f"holidays-{_library_version()}-{country}-{subdivision or '_'}-{year}.json"
+    try:
+        return frozenset(date.fromisoformat(day) for day in json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
+    dates = _compute(country, subdivision, year)
+    _write(path, sorted(day.isoformat() for day in dates))
+    return dates
+
+
+def cache_dir() -> Path:
+    """``$AIRFLOW_EMR_SIZING_CACHE_DIR``, else ``$XDG_CACHE_HOME/airflow-emr-sizing`` (~/.cache)."""
+    explicit = os.environ.get("AIRFLOW_EMR_SIZING_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "airflow-emr-sizing"
+
+
+def _compute(country: str, subdivision: str | None, year: int) -> frozenset[date]:
+    import holidays
+
+    try:
+        calendar = holidays.country_holidays(country, subdiv=subdivision, years=year)
+    except NotImplementedError as err:
+        if subdivision and "subdivision" in str(err):
+            raise SizingConfigError("holiday_subdivision", subdivision, f"unknown ({err})") from err
+        raise SizingConfigError("holiday_country", country, f"unknown ({err})") from err
+    return frozenset(calendar)
+
+
+def _library_version() -> str:
+    """Identifies the installed ``holidays`` release without importing it (which takes ~65 ms).
+
+    The size and mtime of its ``__init__.py`` change whenever another release is installed.
+    """
+    spec = importlib.util.find_spec("holidays")
+    try:
+        stat = os.stat(spec.origin) if spec and spec.origin else None
+    except OSError:
+        stat = None
+    return f"{stat.st_size}.{int(stat.st_mtime)}" if stat else "unknown"
+
+
+def _write(path: Path, days: list[str]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+            json.dump(days, handle)
+        os.replace(handle.name, path)
+    except OSError:
+        pass

@@ -1,0 +1,83 @@
+"""Holiday dates: right, cached across processes, and never a reason to fail a submission."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from airflow_emr_sizing import holiday_calendar
+from airflow_emr_sizing.exceptions import SizingConfigError
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("AIRFLOW_EMR_SIZING_CACHE_DIR", str(tmp_path / "cache"))
+    holiday_calendar.holiday_dates.cache_clear()
+    yield tmp_path / "cache"
+    holiday_calendar.holiday_dates.cache_clear()
+
+
+def test_korean_holidays_including_lunar_ones(cache: Path) -> None:
+    assert holiday_calendar.is_holiday(date(2026, 9, 25), "KR")  # Chuseok
+    assert holiday_calendar.is_holiday(date(2026, 2, 17), "KR")  # Seollal
+    assert not holiday_calendar.is_holiday(date(2026, 9, 23), "KR")
+    assert not holiday_calendar.is_holiday(date(2026, 9, 25), None)
+
+
+def test_subdivision_holidays(cache: Path) -> None:
+    # Texas Independence Day is a state holiday only
+    assert holiday_calendar.is_holiday(date(2026, 3, 2), "US", "TX")
+    assert not holiday_calendar.is_holiday(date(2026, 3, 2), "US")
+
+
+def test_a_later_process_reads_the_cache_without_importing_holidays(cache: Path) -> None:
+    assert holiday_calendar.is_holiday(date(2026, 9, 25), "KR")
+    assert len(list(cache.glob("holidays-*-KR-_-2026.json"))) == 1
+
+    probe = (
+        "import sys, datetime; from airflow_emr_sizing.holiday_calendar import is_holiday; "
+        "print(is_holiday(datetime.date(2026, 9, 25), 'KR'), 'holidays' in sys.modules)"
+    )
+    env = {"AIRFLOW_EMR_SIZING_CACHE_DIR": str(cache), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60
+    )
+
+    assert result.stdout.split() == ["True", "False"], result.stderr
+
+
+def test_a_corrupt_cache_file_is_recomputed(cache: Path) -> None:
+    holiday_calendar.is_holiday(date(2026, 1, 1), "KR")
+    (path,) = cache.glob("holidays-*-KR-_-2026.json")
+    path.write_text("{not json")
+    holiday_calendar.holiday_dates.cache_clear()
+
+    assert holiday_calendar.is_holiday(date(2026, 9, 25), "KR")
+
+
+def test_an_unwritable_cache_only_costs_speed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("AIRFLOW_EMR_SIZING_CACHE_DIR", str(blocker / "cache"))  # a dir under a file
+    holiday_calendar.holiday_dates.cache_clear()
+
+    assert holiday_calendar.is_holiday(date(2026, 9, 25), "KR")
+
+
+@pytest.mark.parametrize(
+    ("country", "subdivision", "field"),
+    [
+        ("XX", None, "holiday_country"),
+        ("../../etc", None, "holiday_country"),
+        ("US", "ZZ", "holiday_subdivision"),
+    ],
+)
+def test_unknown_calendars_name_the_argument(
+    cache: Path, country: str, subdivision: str | None, field: str
+) -> None:
+    with pytest.raises(SizingConfigError, match=field):
+        holiday_calendar.is_holiday(date(2026, 1, 1), country, subdivision)
