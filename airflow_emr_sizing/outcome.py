@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from airflow_emr_sizing.signature import Signature
 from airflow_emr_sizing.spark_conf import executor_size, read_job_conf
 from airflow_emr_sizing.store import Observation
 
@@ -29,7 +30,7 @@ def looks_like_oom(*texts: str | None) -> bool:
     return any(text and _OOM.search(text) for text in texts)
 
 
-def observation_from_job_run(job_run: Mapping[str, Any], signature_hash: str, app_name: str) -> Observation:
+def observation_from_job_run(job_run: Mapping[str, Any], signature: Signature) -> Observation:
     """One observation from a ``DescribeJobRun`` ``jobRun``: state, reason, OOM, the size it ran at."""
     state = str(job_run.get("state", "UNKNOWN"))
     reason = " ".join(
@@ -42,10 +43,9 @@ def observation_from_job_run(job_run: Mapping[str, Any], signature_hash: str, ap
         size = executor_size(read_job_conf(job_run["jobDriver"], job_run.get("configurationOverrides")))
     except Exception:  # the run happened; an unreadable conf only costs us its size
         size = None
-    return Observation(
+    return Observation.of(
+        signature,
         job_id=str(job_run["id"]),
-        signature_hash=signature_hash,
-        app_name=app_name,
         started_at=started,
         state=state,
         oom=state == "FAILED" and looks_like_oom(reason),

@@ -179,9 +179,7 @@ def _plan(
     )
     plan.signature = signature
     audit.signature = {
-        "key": signature.key,
-        "hash": signature.hash,
-        "format_version": signature.format_version,
+        **signature.to_json(),
         "label": {"key": options.label_key, "value": signature.hash},
         "run_time": run_time.isoformat(),
         "timezone": options.timezone,

@@ -12,11 +12,13 @@ original keys were written. The hash turns the key into a Kubernetes label value
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pendulum
 
@@ -54,6 +56,14 @@ class Signature:
     holiday: bool
     resource_spec: str
     format_version: int = KEY_FORMAT_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Signature:
+        """Rebuild from :meth:`to_json` output (e.g. the XCom audit); extra keys are ignored."""
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
 def signature_hash(key: str, version: int = KEY_FORMAT_VERSION) -> str:

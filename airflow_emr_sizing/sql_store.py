@@ -8,6 +8,7 @@ version of this package is refused rather than misread.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,10 @@ observations = sa.Table(
     sa.Column("signature_hash", sa.String(63), nullable=False),
     sa.Column("app_name", sa.Text, nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("day_of_week", sa.SmallInteger),
+    sa.Column("hour", sa.SmallInteger),
+    sa.Column("holiday", sa.Boolean),
+    sa.Column("resource_spec", sa.String(128)),
     sa.Column("state", sa.String(32), nullable=False),
     sa.Column("oom", sa.Boolean, nullable=False),
     sa.Column("pod_memory_mib", sa.Integer),
@@ -64,6 +69,7 @@ observations = sa.Table(
     # newest-first history is a pure index range scan, tie-breaker included
     sa.Index("ix_emr_sizing_obs_signature_time", "signature_hash", "started_at", "job_id"),
     sa.Index("ix_emr_sizing_obs_app_time", "app_name", "started_at"),
+    sa.Index("ix_emr_sizing_obs_app_spec_time", "app_name", "resource_spec", "started_at"),
 )
 _MERGED = [c.name for c in observations.columns if c.name not in ("job_id", "oom")]
 
@@ -139,9 +145,25 @@ class SqlStore:
     def history(
         self, signature_hash: str, *, limit: int = 500, since: datetime | None = None
     ) -> list[Observation]:
+        return self._read(observations.c.signature_hash == signature_hash, limit, since)
+
+    def app_history(
+        self,
+        app_name: str,
+        *,
+        resource_spec: str | None = None,
+        limit: int = 500,
+        since: datetime | None = None,
+    ) -> list[Observation]:
+        condition = observations.c.app_name == app_name
+        if resource_spec is not None:
+            condition = sa.and_(condition, observations.c.resource_spec == resource_spec)
+        return self._read(condition, limit, since)
+
+    def _read(self, condition: Any, limit: int, since: datetime | None) -> list[Observation]:
         query = (
             sa.select(observations)
-            .where(observations.c.signature_hash == signature_hash)
+            .where(condition)
             .order_by(observations.c.started_at.desc(), observations.c.job_id.desc())
             .limit(limit)
         )
@@ -224,24 +246,7 @@ def _merge_from(new: Any) -> dict[str, Any]:
 
 
 def _row_of(observation: Observation) -> dict[str, Any]:
-    return {
-        "job_id": observation.job_id,
-        "signature_hash": observation.signature_hash,
-        "app_name": observation.app_name,
-        "started_at": utc(observation.started_at),
-        "state": observation.state,
-        "oom": observation.oom,
-        "pod_memory_mib": observation.pod_memory_mib,
-        "heap_mib": observation.heap_mib,
-        "request_cores": observation.request_cores,
-        "executors": observation.executors,
-        "duration_s": observation.duration_s,
-        "peak_pod_memory_mib": observation.peak_pod_memory_mib,
-        "peak_heap_mib": observation.peak_heap_mib,
-        "cpu_used_cores_p90": observation.cpu_used_cores_p90,
-        "failure_reason": observation.failure_reason,
-        "source": observation.source,
-    }
+    return {**dataclasses.asdict(observation), "started_at": utc(observation.started_at)}
 
 
 def _observation_of(row: Any) -> Observation:
@@ -250,7 +255,21 @@ def _observation_of(row: Any) -> Observation:
     Runs for every history row on the submit path, so it unpacks and checks the row directly
     (the column order is the table's).
     """
-    (job_id, signature_hash, app_name, started_at, state, oom, *sizes, failure_reason, source) = row
+    (
+        job_id,
+        signature_hash,
+        app_name,
+        started_at,
+        day,
+        hour,
+        holiday,
+        spec,
+        state,
+        oom,
+        *sizes,
+        reason,
+        source,
+    ) = row
     pod, heap, request_cores, executors, duration, peak, peak_heap, cpu = sizes
     problem = None
     if not isinstance(started_at, datetime):
@@ -273,6 +292,10 @@ def _observation_of(row: Any) -> Observation:
         signature_hash,
         app_name,
         started_at if started_at.tzinfo else started_at.replace(tzinfo=timezone.utc),
+        day,
+        hour,
+        None if holiday is None else bool(holiday),
+        spec,
         state,
         bool(oom),
         pod,
@@ -283,7 +306,7 @@ def _observation_of(row: Any) -> Observation:
         peak,
         peak_heap,
         cpu,
-        failure_reason,
+        reason,
         source,
     )
 

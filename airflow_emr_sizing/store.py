@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from airflow_emr_sizing.exceptions import StoreError
 
@@ -34,6 +34,11 @@ class Observation:
     signature_hash: str
     app_name: str
     started_at: datetime
+    #: The signature's parts, so coarser levels (same hour, same day type, same app) can be pooled.
+    day_of_week: int | None = None
+    hour: int | None = None
+    holiday: bool | None = None
+    resource_spec: str | None = None
     state: str = "COMPLETED"
     oom: bool = False
     pod_memory_mib: int | None = None
@@ -50,6 +55,21 @@ class Observation:
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:
             raise ValueError(f"started_at must be timezone-aware, got {self.started_at!r}")
+
+    @classmethod
+    def of(cls, signature: Signature, job_id: str, started_at: datetime, **fields: Any) -> Observation:
+        """An observation of a run of ``signature`` (its hash, app and parts filled in)."""
+        return cls(
+            job_id=job_id,
+            signature_hash=signature.hash,
+            app_name=signature.app_name,
+            started_at=started_at,
+            day_of_week=signature.day_of_week,
+            hour=signature.hour,
+            holiday=signature.holiday,
+            resource_spec=signature.resource_spec,
+            **fields,
+        )
 
     def merged_with(self, newer: Observation) -> Observation:
         """Combine two reports of one run: the newer's known fields win, unknown ones keep ours."""
@@ -87,6 +107,16 @@ class MetricsStore(Protocol):
     ) -> list[Observation]:
         """A signature's observations, newest first, at most ``limit``, none before ``since``."""
 
+    def app_history(
+        self,
+        app_name: str,
+        *,
+        resource_spec: str | None = None,
+        limit: int = 500,
+        since: datetime | None = None,
+    ) -> list[Observation]:
+        """An app's observations across its signatures (optionally one resource spec), newest first."""
+
     def remember_signature(self, signature: Signature) -> None:
         """Keep the key ↔ hash mapping of a signature (idempotent)."""
 
@@ -122,6 +152,25 @@ class InMemoryStore:
                 o
                 for o in self._runs.values()
                 if o.signature_hash == signature_hash and (since is None or o.started_at >= since)
+            ]
+        runs.sort(key=lambda o: (o.started_at, o.job_id), reverse=True)
+        return runs[:limit]
+
+    def app_history(
+        self,
+        app_name: str,
+        *,
+        resource_spec: str | None = None,
+        limit: int = 500,
+        since: datetime | None = None,
+    ) -> list[Observation]:
+        with self._lock:
+            runs = [
+                o
+                for o in self._runs.values()
+                if o.app_name == app_name
+                and (resource_spec is None or o.resource_spec == resource_spec)
+                and (since is None or o.started_at >= since)
             ]
         runs.sort(key=lambda o: (o.started_at, o.job_id), reverse=True)
         return runs[:limit]

@@ -130,10 +130,9 @@ def seed_history(dag: Any, run_at: Any) -> int:
             busy = 1.0 if signature.holiday or local.isoweekday() > 5 or not 9 <= local.hour < 19 else 1.6
             peak = int(size.pod_memory_mib * 0.33 * busy * rng.lognormvariate(0, 0.08))
             store.record(
-                Observation(
+                Observation.of(
+                    signature,
                     job_id=f"seed-{task.task_id}-{hours}",
-                    signature_hash=signature.hash,
-                    app_name=task.name,
                     started_at=started,
                     pod_memory_mib=size.pod_memory_mib,
                     heap_mib=size.heap_mib,

@@ -142,9 +142,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             self._record(
                 StoreLocation(**arguments["store"]),
                 float(arguments["store_timeout"]),
-                audit["signature"]["hash"],
-                arguments["app_name"],
+                Signature.from_json(audit["signature"]),
                 job_id,
+                remember=False,
             )
         result: str = super().execute_complete(context, event)
         return result
@@ -206,31 +206,27 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         """After submission: keep the key ↔ hash mapping, and the outcome once the run has ended."""
         if signature is not None and job_id:
             self._record(
-                options.store,
-                options.store_timeout,
-                signature.hash,
-                options.app_name,
-                job_id if ended else None,
-                signature,
+                options.store, options.store_timeout, signature, job_id if ended else None, remember=True
             )
 
     def _record(
         self,
         store: StoreLocation,
         timeout: float,
-        signature_hash: str,
-        app_name: str,
+        signature: Signature,
         job_id: str | None,
-        signature: Signature | None = None,
+        *,
+        remember: bool,
     ) -> None:
         """Write what the run taught us; trouble here warns and never fails the task."""
+        signature_hash = signature.hash
         try:
-            observation = self._outcome(signature_hash, app_name, job_id) if job_id else None
+            observation = self._outcome(signature, job_id) if job_id else None
 
             def write() -> None:
                 opened = store.open()
                 try:
-                    if signature is not None:
+                    if remember:
                         opened.remember_signature(signature)
                     if observation is not None:
                         opened.record(observation)
@@ -250,11 +246,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 signature_hash,
             )
 
-    def _outcome(self, signature_hash: str, app_name: str, job_id: str) -> Observation | None:
+    def _outcome(self, signature: Signature, job_id: str) -> Observation | None:
         run = self.hook.conn.describe_job_run(id=job_id, virtualClusterId=self.virtual_cluster_id)["jobRun"]
         if run.get("state") not in TERMINAL_STATES:
             return None
-        return observation_from_job_run(run, signature_hash, app_name)
+        return observation_from_job_run(run, signature)
 
     def _mask_secrets(self) -> None:
         """Register secret-looking Spark conf values with Airflow's log masker."""

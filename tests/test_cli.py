@@ -1,0 +1,43 @@
+"""The ``emr-sizing`` command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from click.testing import CliRunner
+
+from airflow_emr_sizing import __version__
+from airflow_emr_sizing.cli import main
+from airflow_emr_sizing.signature import signature_hash
+
+
+def test_signature_prints_the_key_and_label_value() -> None:
+    args = ["signature", "dw-blog-load", "--at", "2026-09-25T14:00:00+09:00", "--timezone", "Asia/Seoul"]
+    result = CliRunner().invoke(main, [*args, "--holidays", "KR", "--conf", "spark.executor.instances=10"])
+
+    assert result.exit_code == 0, result.output
+    key = "dw-blog-load-day-5-hour-14-holiday-dra-off-exec-10"
+    assert result.output.split() == ["key", key, "hash", signature_hash(key)]
+
+
+def test_signature_as_json() -> None:
+    args = ["signature", "app", "--at", "2026-03-01T00:00:00+00:00", "--format", "json"]
+    result = CliRunner().invoke(main, args)
+
+    assert json.loads(result.output)["key"] == "app-day-0-hour-0-dra-off-exec-default"
+
+
+def test_bad_input_is_a_clear_error() -> None:
+    result = CliRunner().invoke(
+        main, ["signature", "app", "--at", "2026-03-01T00:00:00+00:00", "--holidays", "XX"]
+    )
+
+    assert result.exit_code == 1
+    assert "holiday_country='XX'" in result.output
+
+
+def test_the_console_script_is_installed() -> None:
+    result = subprocess.run(["emr-sizing", "--version"], capture_output=True, text=True, timeout=60)
+
+    assert result.stdout.strip() == f"emr-sizing, version {__version__}"
