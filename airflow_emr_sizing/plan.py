@@ -37,9 +37,16 @@ from airflow_emr_sizing.spark_conf import (
     executor_size,
     read_job_conf,
 )
-from airflow_emr_sizing.store import MetricsStore, Observation, StoreLocation
+from airflow_emr_sizing.store import MetricsStore, StoreLocation
 
-__all__ = ["HISTORY_LIMIT", "SizingOptions", "SizingPlan", "call_with_timeout", "plan_sizing"]
+__all__ = [
+    "HISTORY_LIMIT",
+    "SizingOptions",
+    "SizingPlan",
+    "call_with_timeout",
+    "plan_sizing",
+    "recommend_from_store",
+]
 
 log = logging.getLogger(__name__)
 #: Most recent observations of a signature the recommender reads: about two years of a weekly
@@ -195,16 +202,15 @@ def _plan(
         "executor_instances": current.instances,
     }
 
-    def lookup() -> list[Observation]:
+    def lookup() -> Recommendation | NoRecommendation:
         store = open_store()
         try:
             audit.store = store.description
-            return store.history(signature.hash, limit=HISTORY_LIMIT)
+            return recommend_from_store(store, signature, current, options)
         finally:
             store.close()
 
-    history = call_with_timeout(lookup, options.store_timeout, "metrics store lookup")
-    result = recommend(history, current, options.bounds, options.recommender)
+    result = call_with_timeout(lookup, options.store_timeout, "metrics store lookup")
     values: dict[str, str] = {}
     if isinstance(result, NoRecommendation):
         audit.reason = f"no recommendation: {result.reason}"
@@ -227,6 +233,18 @@ def _plan(
         audit.reason = "mode off: the recommendation is reported, only the signature label is applied"
     plan.values = values
     audit.applied = bool(injected.changes)
+
+
+def recommend_from_store(
+    store: MetricsStore, signature: Signature, current: ExecutorSize, options: SizingOptions
+) -> Recommendation | NoRecommendation:
+    """Read the (bounded) history the recommender needs for ``signature`` and recommend.
+
+    The store-to-recommendation step on its own, as the operator runs it at submit time; the
+    store benchmarks time exactly this.
+    """
+    history = store.history(signature.hash, limit=HISTORY_LIMIT)
+    return recommend(history, current, options.bounds, options.recommender)
 
 
 def _sized_values(result: Recommendation, current: ExecutorSize) -> dict[str, str]:
