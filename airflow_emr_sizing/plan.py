@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from airflow_emr_sizing.audit import Audit
@@ -23,8 +23,9 @@ from airflow_emr_sizing.quantities import format_cores, format_mib
 from airflow_emr_sizing.recommender import (
     Bounds,
     NoRecommendation,
+    Policy,
     Recommendation,
-    RecommenderSettings,
+    RunContext,
     recommend,
 )
 from airflow_emr_sizing.settings import MODES
@@ -49,9 +50,11 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-#: Most recent observations of a signature the recommender reads: about two years of a weekly
-#: (day x hour) bucket, and a bounded read however large the store grows.
-HISTORY_LIMIT = 100
+#: Most recent runs the recommender reads: of the exact signature (its weekly runs over the
+#: recommender's lookback) and of the app with the same executor spec (about eight days of an
+#: hourly job). Both are bounded index range scans, however large the store grows.
+HISTORY_LIMIT = 16
+POOL_LIMIT = 300
 T = TypeVar("T")
 
 
@@ -68,7 +71,7 @@ class SizingOptions:
     label_key: str = "emr-sizing-signature"
     store_timeout: float = 5.0
     bounds: Bounds = field(default_factory=Bounds)
-    recommender: RecommenderSettings = field(default_factory=RecommenderSettings)
+    policy: Policy = field(default_factory=Policy)
     store: StoreLocation = field(default_factory=StoreLocation)
 
     def __post_init__(self) -> None:
@@ -93,7 +96,8 @@ class SizingOptions:
             "holiday_subdivision": self.holiday_subdivision,
             "label_key": self.label_key,
             "bounds": dataclasses.asdict(self.bounds),
-            "min_samples": self.recommender.min_samples,
+            "risk": self.policy.risk,
+            "min_samples": self.policy.min_samples,
             "store": dataclasses.asdict(self.store),
             "store_timeout": self.store_timeout,
         }
@@ -136,14 +140,25 @@ def plan_sizing(
     run_time: datetime,
     options: SizingOptions,
     open_store: Callable[[], MetricsStore] | None = None,
+    now: datetime | None = None,
 ) -> SizingPlan:
     """Plan the sizing of one submission; see the module docstring for what may raise.
 
     :param open_store: how to reach the store; defaults to ``options.store``.
+    :param now: the moment history is weighed from; defaults to the wall clock (not the logical
+        date: a retry or a backfill must still see the runs recorded since that date).
     """
     plan = SizingPlan(Audit(mode=options.mode, dry_run=options.dry_run, arguments=options.to_json()))
     try:
-        _plan(plan, job_driver, configuration_overrides, run_time, options, open_store or options.store.open)
+        _plan(
+            plan,
+            job_driver,
+            configuration_overrides,
+            run_time,
+            now or datetime.now(timezone.utc),
+            options,
+            open_store or options.store.open,
+        )
     except SparkConfError as err:
         if not options.dry_run:
             raise
@@ -171,6 +186,7 @@ def _plan(
     job_driver: Mapping[str, Any],
     configuration_overrides: Mapping[str, Any] | None,
     run_time: datetime,
+    now: datetime,
     options: SizingOptions,
     open_store: Callable[[], MetricsStore],
 ) -> None:
@@ -206,7 +222,7 @@ def _plan(
         store = open_store()
         try:
             audit.store = store.description
-            return recommend_from_store(store, signature, current, options)
+            return recommend_from_store(store, signature, current, options, now)
         finally:
             store.close()
 
@@ -236,15 +252,29 @@ def _plan(
 
 
 def recommend_from_store(
-    store: MetricsStore, signature: Signature, current: ExecutorSize, options: SizingOptions
+    store: MetricsStore, signature: Signature, current: ExecutorSize, options: SizingOptions, now: datetime
 ) -> Recommendation | NoRecommendation:
     """Read the (bounded) history the recommender needs for ``signature`` and recommend.
 
     The store-to-recommendation step on its own, as the operator runs it at submit time; the
     store benchmarks time exactly this.
     """
-    history = store.history(signature.hash, limit=HISTORY_LIMIT)
-    return recommend(history, current, options.bounds, options.recommender)
+    since = now - timedelta(days=options.policy.lookback_days)
+    history = store.history(signature.hash, limit=HISTORY_LIMIT, since=since)
+    pool = store.app_history(
+        signature.app_name, resource_spec=signature.resource_spec, limit=POOL_LIMIT, since=since
+    )
+    context = RunContext(
+        now=now,
+        day_of_week=signature.day_of_week,
+        hour=signature.hour,
+        holiday=signature.holiday,
+        current=current,
+        history=history,
+        pool=pool,
+        bounds=options.bounds,
+    )
+    return recommend(context, options.policy)
 
 
 def _sized_values(result: Recommendation, current: ExecutorSize) -> dict[str, str]:

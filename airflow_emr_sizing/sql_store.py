@@ -66,6 +66,9 @@ observations = sa.Table(
     sa.Column("cpu_used_cores_p90", sa.Float),
     sa.Column("failure_reason", sa.Text),
     sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("predicted_peak_mib", sa.Integer),
+    sa.Column("predicted_level", sa.String(32)),
+    sa.Column("predicted_drift", sa.Float),
     # newest-first history is a pure index range scan, tie-breaker included
     sa.Index("ix_emr_sizing_obs_signature_time", "signature_hash", "started_at", "job_id"),
     sa.Index("ix_emr_sizing_obs_app_time", "app_name", "started_at"),
@@ -269,13 +272,17 @@ def _observation_of(row: Any) -> Observation:
         *sizes,
         reason,
         source,
+        predicted,
+        predicted_level,
+        predicted_drift,
     ) = row
     pod, heap, request_cores, executors, duration, peak, peak_heap, cpu = sizes
     problem = None
     if not isinstance(started_at, datetime):
         problem = f"started_at={started_at!r}"
     for name, value in (("pod_memory_mib", pod), ("heap_mib", heap), ("executors", executors),
-                        ("peak_pod_memory_mib", peak), ("peak_heap_mib", peak_heap)):  # fmt: skip
+                        ("peak_pod_memory_mib", peak), ("peak_heap_mib", peak_heap),
+                        ("predicted_peak_mib", predicted)):  # fmt: skip
         if value is not None and (type(value) is not int or value < 0):
             problem = f"{name}={value!r}"
     for name, value in (
@@ -308,6 +315,9 @@ def _observation_of(row: Any) -> Observation:
         cpu,
         reason,
         source,
+        predicted,
+        predicted_level,
+        predicted_drift,
     )
 
 

@@ -8,6 +8,7 @@ XCom is cleaned up. Stores are opened at execute time only, never while a DAG fi
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import threading
 from collections.abc import Sequence
@@ -51,6 +52,13 @@ class Observation:
     cpu_used_cores_p90: float | None = None
     failure_reason: str | None = None
     source: str = "outcome"
+    #: The recommender's point estimate of the need when the run was planned: its errors are
+    #: what the recommender's safety margin is learnt from.
+    predicted_peak_mib: int | None = None
+    #: Which level of history that estimate came from (exact, hour+daytype, ... see recommender).
+    predicted_level: str | None = None
+    #: The drift correction (log) included in that estimate.
+    predicted_drift: float | None = None
 
     def __post_init__(self) -> None:
         if self.started_at.tzinfo is None:
@@ -128,33 +136,52 @@ class MetricsStore(Protocol):
 
 
 class InMemoryStore:
-    """A process-local store for tests and dry experiments; same semantics as the real ones."""
+    """A process-local store: the backtest's engine and the unit tests' fake; same semantics.
+
+    Kept indexed (sorted by start time per signature, app and app + spec) so that replaying a
+    long history costs O(log n) per recorded run and O(limit) per read.
+    """
 
     description = "memory://"
 
     def __init__(self, observations: Sequence[Observation] = ()) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, Observation] = {}
+        self._indexes: dict[tuple[str, ...], list[tuple[datetime, str]]] = {}
         self._signatures: dict[str, SignatureRecord] = {}
         for observation in observations:
             self.record(observation)
 
+    @staticmethod
+    def _keys(o: Observation) -> tuple[tuple[str, ...], ...]:
+        return ("sig", o.signature_hash), ("app", o.app_name), ("spec", o.app_name, str(o.resource_spec))
+
     def record(self, observation: Observation) -> None:
         with self._lock:
             earlier = self._runs.get(observation.job_id)
-            self._runs[observation.job_id] = earlier.merged_with(observation) if earlier else observation
+            if earlier is not None:
+                for key in self._keys(earlier):
+                    entries = self._indexes[key]
+                    del entries[bisect.bisect_left(entries, (earlier.started_at, earlier.job_id))]
+                observation = earlier.merged_with(observation)
+            self._runs[observation.job_id] = observation
+            for key in self._keys(observation):
+                bisect.insort(self._indexes.setdefault(key, []), (observation.started_at, observation.job_id))
+
+    def _read(self, key: tuple[str, ...], limit: int, since: datetime | None) -> list[Observation]:
+        with self._lock:
+            entries = self._indexes.get(key, [])
+            newest_first: list[Observation] = []
+            for started_at, job_id in reversed(entries):
+                if len(newest_first) >= limit or (since is not None and started_at < since):
+                    break
+                newest_first.append(self._runs[job_id])
+            return newest_first
 
     def history(
         self, signature_hash: str, *, limit: int = 500, since: datetime | None = None
     ) -> list[Observation]:
-        with self._lock:
-            runs = [
-                o
-                for o in self._runs.values()
-                if o.signature_hash == signature_hash and (since is None or o.started_at >= since)
-            ]
-        runs.sort(key=lambda o: (o.started_at, o.job_id), reverse=True)
-        return runs[:limit]
+        return self._read(("sig", signature_hash), limit, since)
 
     def app_history(
         self,
@@ -164,16 +191,8 @@ class InMemoryStore:
         limit: int = 500,
         since: datetime | None = None,
     ) -> list[Observation]:
-        with self._lock:
-            runs = [
-                o
-                for o in self._runs.values()
-                if o.app_name == app_name
-                and (resource_spec is None or o.resource_spec == resource_spec)
-                and (since is None or o.started_at >= since)
-            ]
-        runs.sort(key=lambda o: (o.started_at, o.job_id), reverse=True)
-        return runs[:limit]
+        key = ("app", app_name) if resource_spec is None else ("spec", app_name, resource_spec)
+        return self._read(key, limit, since)
 
     def remember_signature(self, signature: Signature) -> None:
         with self._lock:

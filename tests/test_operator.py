@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pendulum
 import pytest
 from airflow.providers.amazon.aws.hooks.emr import EmrContainerHook
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as AmazonEmrContainerOperator
@@ -49,14 +50,11 @@ def seed(store_path: Path, context: dict[str, Any], peaks: list[int]) -> str:
         "dw-blog-load", context["logical_date"], "Asia/Seoul", {"spark.executor.instances": "10"}
     )
     store = SqlStore(f"sqlite:///{store_path}")
+    now = pendulum.now("UTC")  # the recommender weighs history from the wall clock
     for i, peak in enumerate(peaks):
         store.record(
-            Observation(
-                job_id=f"seed-{i}",
-                signature_hash=signature.hash,
-                app_name="dw-blog-load",
-                started_at=context["logical_date"].subtract(weeks=i + 1),
-                peak_pod_memory_mib=peak,
+            Observation.of(
+                signature, job_id=f"seed-{i}", started_at=now.subtract(weeks=i + 1), peak_pod_memory_mib=peak
             )
         )
     return signature.hash

@@ -34,15 +34,12 @@ def dags(airflow_db: Path) -> Any:
 def seed(store_path: Path, peaks: list[int], **fields: Any) -> str:
     signature = build_signature("dw-blog-load", RUN_AT, "Asia/Seoul", SPEC, "KR")
     store = SqlStore(f"sqlite:///{store_path}")
+    now = pendulum.now("UTC")  # the recommender weighs history from the wall clock
     for i, peak in enumerate(peaks):
+        started = now.subtract(weeks=i + 1)
         store.record(
-            Observation(
-                job_id=f"seed-{i}",
-                signature_hash=signature.hash,
-                app_name="dw-blog-load",
-                started_at=RUN_AT.subtract(weeks=i + 1),
-                peak_pod_memory_mib=peak,
-                **fields,
+            Observation.of(
+                signature, job_id=f"seed-{i}", started_at=started, peak_pod_memory_mib=peak, **fields
             )
         )
     return signature.hash

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pendulum
@@ -29,11 +29,10 @@ def seeded_store(peaks: list[int], **fields: Any) -> InMemoryStore:
     signature = build_signature("load", RUN, "Asia/Seoul", {"spark.executor.instances": "10"})
     return InMemoryStore(
         [
-            Observation(
+            Observation.of(
+                signature,
                 job_id=f"jr-{i}",
-                signature_hash=signature.hash,
-                app_name="load",
-                started_at=datetime(2026, 2, 1, tzinfo=timezone.utc) + timedelta(days=7 * i),
+                started_at=RUN - timedelta(days=7 * (i + 1)),
                 peak_pod_memory_mib=peak,
                 **fields,
             )
@@ -44,7 +43,9 @@ def seeded_store(peaks: list[int], **fields: Any) -> InMemoryStore:
 
 def plan(store: MetricsStore | None = None, **options: Any) -> Any:
     opts = SizingOptions(**{"app_name": "load", "timezone": "Asia/Seoul", "dry_run": False, **options})
-    return plan_sizing(DRIVER, OVERRIDES, RUN, opts, lambda: store if store is not None else InMemoryStore())
+    return plan_sizing(
+        DRIVER, OVERRIDES, RUN, opts, lambda: store if store is not None else InMemoryStore(), now=RUN
+    )
 
 
 def test_initial_mode_writes_memory_overhead_and_label() -> None:
@@ -85,7 +86,7 @@ def test_too_little_history_keeps_sizes_but_labels_pods() -> None:
 
     assert "spark.executor.memory" not in result.values
     assert LABEL in result.values
-    assert result.audit.reason == "no recommendation: 1 usable sample(s), need 3"
+    assert result.audit.reason == "no recommendation: 1 usable run(s) at any level, need 3"
 
 
 class BrokenStore(InMemoryStore):
@@ -179,7 +180,7 @@ def test_yunikorn_pod_template_refuses_sizing_with_a_reason() -> None:
         ]
     }
     opts = SizingOptions(app_name="load", timezone="Asia/Seoul", dry_run=False)
-    result = plan_sizing(DRIVER, overrides, RUN, opts, lambda: seeded_store([3000, 3100, 3200]))
+    result = plan_sizing(DRIVER, overrides, RUN, opts, lambda: seeded_store([3000, 3100, 3200]), now=RUN)
 
     assert result.values == {}
     assert "YuniKorn" in result.audit.reason

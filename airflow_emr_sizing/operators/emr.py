@@ -24,7 +24,7 @@ from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
 from airflow_emr_sizing.outcome import TERMINAL_STATES, observation_from_job_run
 from airflow_emr_sizing.plan import SizingOptions, SizingPlan, call_with_timeout, plan_sizing
 from airflow_emr_sizing.quantities import parse_cores, parse_memory_mib
-from airflow_emr_sizing.recommender import Bounds, RecommenderSettings
+from airflow_emr_sizing.recommender import Bounds, Policy
 from airflow_emr_sizing.settings import MODES, Settings, load_settings, parse_bool
 from airflow_emr_sizing.signature import Signature
 from airflow_emr_sizing.spark_conf import read_job_conf
@@ -163,7 +163,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             label_key=settings.label_key,
             store_timeout=settings.store_timeout,
             bounds=_bounds(given),
-            recommender=RecommenderSettings(min_samples=settings.min_samples),
+            policy=Policy(min_samples=settings.min_samples),
             store=StoreLocation(given.get("store_conn_id") or settings.store_conn_id, settings.store_path),
         )
 
