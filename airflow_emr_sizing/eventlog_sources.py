@@ -59,7 +59,9 @@ class EventLogFiles:
 
 def open_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLogFiles:
     """Resolve ``location`` to one application's log files; :class:`EventLogError` if impossible."""
-    storage: _Storage = _S3(aws_conn_id) if location.startswith(("s3://", "s3a://")) else _Local()
+    if location.startswith("file:"):
+        location = "/" + location[len("file:") :].lstrip("/")
+    storage: _Storage = _S3(aws_conn_id) if location.startswith(("s3://", "s3a://", "s3n://")) else _Local()
     path = location.rstrip("/") or location
     kind = storage.kind(path)
     if kind == "missing":
