@@ -124,7 +124,8 @@ def reference_summary(lines: list[str]) -> dict[str, Any]:  # noqa: C901 - plain
             cpu_by[executor][b] += seconds * share
     samples = []
     for executor, buckets in cpu_by.items():
-        born = added.get(executor, first_task[executor])
+        # An executor never announced by ExecutorAdded lives from the minute of its first task.
+        born = added.get(executor, first_task[executor] // BUCKET_MS * BUCKET_MS)
         died = removed.get(executor, finish)
         if died <= born:
             continue
