@@ -7,6 +7,7 @@ import json
 import math
 import struct
 from pathlib import Path
+from typing import Any
 
 import cramjam
 import pytest
@@ -25,6 +26,17 @@ SHARED = FIXTURES / "spark-events"
 OWN = FIXTURES / "eventlogs"
 SHARED_LOGS = sorted(p for p in SHARED.iterdir() if p.name != "MANIFEST.md" and not p.name.startswith("."))
 OWN_LOGS = sorted(p for p in OWN.iterdir() if p.is_dir())
+#: Real lines, and the same lines cut and bent, for the fuzz test.
+REAL_LINES = [
+    variant
+    for line in (SHARED / "application_1553914137147_0018").read_bytes().splitlines()[:40]
+    for variant in (
+        line,
+        line[: len(line) // 2],
+        line.replace(b'"Success"', b'"Oops"'),
+        line.replace(b":", b":-"),
+    )
+]
 
 
 def decoded_lines(path: Path) -> list[str]:
@@ -230,7 +242,7 @@ def test_cli_json_is_the_contract_object_and_feeds_backtest() -> None:
     path = SHARED / "application_1553914137147_0018"
     result = CliRunner().invoke(main, ["eventlog", str(path), "--format", "json"])
     assert result.exit_code == 0, result.output
-    got = json.loads(result.output)
+    got = json.loads(result.stdout)
     expected = reference_summary(list(zstd_or_plain_lines(path)))
     assert got["app_id"] == "application_1553914137147_0018"
     assert got["spark_version"] == "3.0.0-SNAPSHOT"
@@ -242,6 +254,34 @@ def test_cli_json_is_the_contract_object_and_feeds_backtest() -> None:
     history = {k: v for k, v in got.items() if k not in ("app_id", "spark_version")}
     history.update(run_id="jr-1", started_at=got["started_at"])
     assert history["started_at"].endswith("+00:00") and isinstance(history["duration_s"], float)
+
+
+@pytest.mark.integration
+def test_cli_reads_s3_through_the_amazon_provider(moto_emr: Any) -> None:
+    """moto serves S3; the reader goes through S3Hook (AWS_ENDPOINT_URL points boto3 at moto)."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_emr.endpoint)
+    s3.create_bucket(Bucket="cli-logs")
+    rolling = next((OWN / "aggregation_rolling").iterdir())
+    for file in rolling.iterdir():
+        s3.put_object(Bucket="cli-logs", Key=f"runs/7/{rolling.name}/{file.name}", Body=file.read_bytes())
+    expected = read_event_log(str(rolling)).to_json()
+
+    for url in (f"s3://cli-logs/runs/7/{rolling.name}", "s3://cli-logs/runs/7/"):
+        result = CliRunner().invoke(main, ["eventlog", url, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == expected
+
+    missing = CliRunner().invoke(main, ["eventlog", "s3://cli-logs/runs/8/"])
+    assert missing.exit_code != 0 and "no event log at s3://cli-logs/runs/8/" in missing.output
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.binary(max_size=300) | st.sampled_from(REAL_LINES), max_size=30))
+def test_any_garbage_yields_a_summary_never_an_exception(lines: list[bytes]) -> None:
+    summary = summarize_chunks([b"\n".join(lines)])
+    assert summary.executors >= 0 and isinstance(summary.warnings, list)
 
 
 def test_cli_text_and_errors() -> None:

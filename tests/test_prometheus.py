@@ -250,3 +250,33 @@ def test_amp_requests_are_signed_for_aps_in_the_workspace_region(prometheus: str
     assert seen and all("/ap-northeast-2/aps/aws4_request" in h["Authorization"] for h in seen)
     amp = PrometheusSource("https://aps-workspaces.eu-west-1.amazonaws.com/workspaces/ws-1")
     assert amp.is_amp and amp._region() == "eu-west-1"
+
+
+def test_prometheus_evidence_wins_over_the_event_log_when_both_are_there(prometheus: str) -> None:
+    from airflow_emr_sizing.collect import UsageSources, gather_usage
+    from airflow_emr_sizing.store import Observation
+
+    outcome = Observation(
+        job_id="jr-1", signature_hash="s1-target", app_name="etl", started_at=START, state="COMPLETED"
+    )
+    sources = UsageSources(event_log=True, event_log_attempts=1, prometheus_url=prometheus)
+    log = Path(__file__).parent / "fixtures" / "spark-events" / "application_1553914137147_0018"
+
+    observation, report = gather_usage(outcome, sources, event_log=str(log), finished_at=END)
+
+    assert report.sources == ["outcome", "eventlog", "prometheus"]
+    assert observation.source == "outcome+eventlog+prometheus"
+    assert observation.peak_pod_memory_mib == 3000  # the container's working set, not the log's RSS
+    assert observation.cpu_used_cores_p90 == pytest.approx(2.0, abs=0.05)
+    assert observation.peak_heap_mib == 940  # only the event log knows the heap
+    assert observation.oom is True  # the OOM kill Prometheus saw
+
+
+def test_an_unreachable_prometheus_only_warns(tmp_path: Path) -> None:
+    from airflow_emr_sizing.collect import UsageSources, gather_usage
+    from airflow_emr_sizing.store import Observation
+
+    outcome = Observation(job_id="jr-1", signature_hash="s1-target", app_name="etl", started_at=START)
+    sources = UsageSources(prometheus_url=f"http://127.0.0.1:{_free_port()}", prometheus_timeout=1)
+    observation, report = gather_usage(outcome, sources, finished_at=END)
+    assert observation.source == "outcome" and report.warnings[0].startswith("prometheus: ")

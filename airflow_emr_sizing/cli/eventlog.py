@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from typing import Any
 
 import click
@@ -24,7 +26,8 @@ def eventlog(path: str, output: str, aws_conn_id: str | None) -> None:
     from airflow_emr_sizing.exceptions import EventLogError
 
     try:
-        summary = read_event_log(path, aws_conn_id=aws_conn_id)
+        with contextlib.redirect_stdout(sys.stderr):  # Airflow's hooks log to stdout: keep it JSON
+            summary = read_event_log(path, aws_conn_id=aws_conn_id)
     except EventLogError as err:
         raise click.ClickException(str(err)) from err
     result = summary.to_json()
