@@ -203,6 +203,10 @@ def test_truncated_and_corrupt_logs_still_yield_what_was_read(tmp_path: Path) ->
     assert summary.executors == 3
     assert any("not Spark events" in w or "could not be read" in w for w in summary.warnings)
 
+    in_progress = tmp_path / "app-1.inprogress"
+    in_progress.write_bytes(whole[: len(whole) - 500])
+    assert read_event_log(str(in_progress)).in_progress is True
+
     zstd = tmp_path / "cut.zstd"
     zstd.write_bytes((SHARED / "join_agg_on_yarn_eventlog.zstd").read_bytes()[:30_000])
     summary = read_event_log(str(zstd))
