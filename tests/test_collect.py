@@ -204,3 +204,37 @@ def test_an_executor_oom_in_the_event_log_sizes_the_next_run_up(
     again = run(dags.sized_sync, moto_emr, virtual_cluster_id)
 
     assert again.xcom("load", AUDIT_XCOM_KEY)["recommendation"]["pod_memory_mib"] >= 1.2 * size
+
+
+# -- what a sized run is given so that its event log exists and has metrics -------------------------
+
+
+def plan_with(dry_run: bool, metrics: bool, params: str = "") -> Any:
+    import pendulum
+
+    from airflow_emr_sizing.plan import SizingOptions, plan_sizing
+    from airflow_emr_sizing.store import InMemoryStore
+
+    driver = {"sparkSubmitJobDriver": {"entryPoint": "x.py", "sparkSubmitParameters": params}}
+    options = SizingOptions(
+        app_name="load", dry_run=dry_run, event_log_dir="s3://b/logs/d/t/r/1/", event_log_metrics=metrics
+    )
+    return plan_sizing(driver, None, pendulum.datetime(2026, 3, 6, 14), options, InMemoryStore)
+
+
+def test_event_log_conf_is_added_unless_the_job_sets_it_never_in_dry_run() -> None:
+    sized = plan_with(dry_run=False, metrics=True).values
+    assert sized["spark.eventLog.dir"] == "s3://b/logs/d/t/r/1/"
+    assert sized["spark.eventLog.enabled"] == "true"
+    assert sized["spark.eventLog.logStageExecutorMetrics"] == "true"
+    assert sized["spark.executor.processTreeMetrics.enabled"] == "true"
+
+    own = plan_with(
+        False, True, "--conf spark.eventLog.enabled=false --conf spark.eventLog.dir=s3://mine/"
+    ).values
+    assert "spark.eventLog.enabled" not in own and "spark.eventLog.dir" not in own
+    assert own["spark.executor.processTreeMetrics.enabled"] == "true"
+
+    assert not any(k.startswith("spark.eventLog") for k in plan_with(False, False).values)
+    dry = plan_with(dry_run=True, metrics=True)
+    assert dry.values == {} and "spark.eventLog.dir" in dry.audit.to_json()["would_inject"]
