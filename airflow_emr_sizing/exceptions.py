@@ -7,12 +7,20 @@ is a value with a reason, and the job is submitted as the user wrote it.
     ├── SizingConfigError (ValueError)   bad user input: names the field and the value
     │   └── SparkConfError                a malformed Spark conf value or submit parameter
     ├── StoreError                        the metrics store cannot be used
-    └── SizingRefused                     applying sizes would make the request unsafe or invalid
+    ├── SizingRefused                     applying sizes would make the request unsafe or invalid
+    └── EventLogError                     an event log cannot be found or read
 """
 
 from __future__ import annotations
 
-__all__ = ["EmrSizingError", "SizingConfigError", "SizingRefused", "SparkConfError", "StoreError"]
+__all__ = [
+    "EmrSizingError",
+    "EventLogError",
+    "SizingConfigError",
+    "SizingRefused",
+    "SparkConfError",
+    "StoreError",
+]
 
 
 class EmrSizingError(Exception):
@@ -38,3 +46,7 @@ class StoreError(EmrSizingError):
 
 class SizingRefused(EmrSizingError):
     """Raised when a recommendation cannot be applied to this job safely; it runs as written."""
+
+
+class EventLogError(EmrSizingError):
+    """Raised when an event log cannot be found or read at all (a partial log is not an error)."""

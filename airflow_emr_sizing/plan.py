@@ -41,6 +41,7 @@ from airflow_emr_sizing.spark_conf import (
 from airflow_emr_sizing.store import MetricsStore, StoreLocation
 
 __all__ = [
+    "EVENT_LOG_METRICS_CONF",
     "HISTORY_LIMIT",
     "SizingOptions",
     "SizingPlan",
@@ -56,6 +57,13 @@ log = logging.getLogger(__name__)
 HISTORY_LIMIT = 16
 POOL_LIMIT = 300
 T = TypeVar("T")
+#: What makes executor metrics exist in an event log; set on a sized run unless the job sets them.
+EVENT_LOG_METRICS_CONF = {
+    "spark.eventLog.enabled": "true",
+    "spark.eventLog.logStageExecutorMetrics": "true",
+    "spark.executor.processTreeMetrics.enabled": "true",
+}
+EVENT_LOG_DIR = "spark.eventLog.dir"
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,10 @@ class SizingOptions:
     bounds: Bounds = field(default_factory=Bounds)
     policy: Policy = field(default_factory=Policy)
     store: StoreLocation = field(default_factory=StoreLocation)
+    #: This run's own event-log folder (run-unique), written as ``spark.eventLog.dir``.
+    event_log_dir: str | None = None
+    #: Turn on event logging and the executor metrics it needs (keys the job sets are kept).
+    event_log_metrics: bool = True
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -100,6 +112,8 @@ class SizingOptions:
             "min_samples": self.policy.min_samples,
             "store": dataclasses.asdict(self.store),
             "store_timeout": self.store_timeout,
+            "event_log_dir": self.event_log_dir,
+            "event_log_metrics": self.event_log_metrics,
         }
 
 
@@ -238,6 +252,7 @@ def _plan(
             values.update(_sized_values(result, current))
             values.update(yunikorn_values(conf, result.pod_memory_mib, _cores_after(result, current)))
     values.update(label_conf(options.label_key, signature.hash))
+    values.update(_event_log_values(conf.effective, options))
     injected = inject(job_driver, configuration_overrides, values)
     audit.injected = {
         c.key: {"before": c.before, "after": c.after, "where": c.where} for c in injected.changes
@@ -249,6 +264,14 @@ def _plan(
         audit.reason = "mode off: the recommendation is reported, only the signature label is applied"
     plan.values = values
     audit.applied = bool(injected.changes)
+
+
+def _event_log_values(effective: Mapping[str, str], options: SizingOptions) -> dict[str, str]:
+    """Event logging into the run's own folder, with executor metrics, unless the job says otherwise."""
+    if not options.event_log_dir or not options.event_log_metrics:
+        return {}
+    wanted = {**EVENT_LOG_METRICS_CONF, EVENT_LOG_DIR: options.event_log_dir}
+    return {key: value for key, value in wanted.items() if key not in effective}
 
 
 def recommend_from_store(

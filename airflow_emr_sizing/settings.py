@@ -78,6 +78,55 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "5",
         "default": "3",
     },
+    "event_log_dir": {
+        "description": "Where sized runs write their Spark event logs (s3://bucket/prefix). Each run "
+        "gets its own folder below it, {dag_id}/{task_id}/{run_id}/{try}/, set as spark.eventLog.dir "
+        "(unless the job sets it), and its executors' usage is read from there after the run. Empty: "
+        "no event logs are read.",
+        "type": "string",
+        "example": "s3://dw-emr-logs/spark-events",
+        "default": "",
+    },
+    "event_log_metrics": {
+        "description": "With event_log_dir, also turn on spark.eventLog.enabled, "
+        "spark.eventLog.logStageExecutorMetrics and spark.executor.processTreeMetrics.enabled "
+        "(keys the job sets itself are kept). Never in dry run.",
+        "type": "boolean",
+        "example": "False",
+        "default": "True",
+    },
+    "event_log_attempts": {
+        "description": "Reads of a run's event log before giving up while it is missing or in progress.",
+        "type": "integer",
+        "example": "5",
+        "default": "3",
+    },
+    "event_log_retry_delay": {
+        "description": "Seconds between those reads.",
+        "type": "float",
+        "example": "30",
+        "default": "10",
+    },
+    "prometheus_url": {
+        "description": "Prometheus or Amazon Managed Prometheus base URL (an AMP workspace URL is "
+        "signed with SigV4 using the task's AWS connection). Empty: Prometheus is not read.",
+        "type": "string",
+        "example": "https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1234",
+        "default": "",
+    },
+    "prometheus_timeout": {
+        "description": "Seconds each Prometheus query may take.",
+        "type": "float",
+        "example": "10",
+        "default": "10",
+    },
+    "prometheus_job_id_label": {
+        "description": "Pod label carrying the EMR job id, if kube-state-metrics exports it "
+        "(narrows a signature's pods to one run).",
+        "type": "string",
+        "example": "emr-containers.amazonaws.com/job.id",
+        "default": "",
+    },
 }
 
 
@@ -92,6 +141,13 @@ class Settings:
     holiday_subdivision: str | None
     label_key: str
     min_samples: int
+    event_log_dir: str | None = None
+    event_log_metrics: bool = True
+    event_log_attempts: int = 3
+    event_log_retry_delay: float = 10.0
+    prometheus_url: str | None = None
+    prometheus_timeout: float = 10.0
+    prometheus_job_id_label: str | None = None
 
 
 def parse_bool(field: str, value: object) -> bool:
@@ -130,4 +186,11 @@ def load_settings() -> Settings:
         holiday_subdivision=get("holiday_subdivision") or None,
         label_key=get("label_key"),
         min_samples=number("min_samples", int),
+        event_log_dir=get("event_log_dir") or None,
+        event_log_metrics=parse_bool(f"[{SECTION}] event_log_metrics", get("event_log_metrics")),
+        event_log_attempts=number("event_log_attempts", int),
+        event_log_retry_delay=number("event_log_retry_delay", float),
+        prometheus_url=get("prometheus_url") or None,
+        prometheus_timeout=number("prometheus_timeout", float),
+        prometheus_job_id_label=get("prometheus_job_id_label") or None,
     )

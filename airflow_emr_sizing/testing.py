@@ -10,7 +10,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,11 +102,13 @@ class MotoEmrContainers:
         after_s: float = 0.0,
         state_details: str | None = None,
         failure_reason: str = "USER_ERROR",
+        on_end: Callable[[Any], None] | None = None,
     ) -> Iterator[None]:
         """While active, end every running job run ``after_s`` seconds after it appears.
 
         With ``after_s=0`` a run ends as it is submitted, so the operator's first status check
-        already sees the final state (no polling sleep, no deferral).
+        already sees the final state (no polling sleep, no deferral). ``on_end(run)`` plays what
+        the cluster leaves behind, e.g. :meth:`event_log_writer`.
         """
         from moto.core.utils import utcnow
 
@@ -120,6 +122,8 @@ class MotoEmrContainers:
             run.state_details = state_details or f"set to {state} by the test harness"
             if state == "FAILED":
                 run.failure_reason = failure_reason
+            if on_end is not None:
+                on_end(run)
 
         def start_and_end(*args: Any, **kwargs: Any) -> Any:
             run = original(*args, **kwargs)
@@ -146,6 +150,34 @@ class MotoEmrContainers:
             worker.join()
             if after_s <= 0:
                 backend.start_job_run = original
+
+    def event_log_writer(self, fixture: Path) -> Callable[[Any], None]:
+        """An ``on_end`` that uploads ``fixture`` (an event-log file or ``eventlog_v2_*`` folder)
+        to the run's ``spark.eventLog.dir`` in moto's S3, as Spark on EMR would have written it.
+
+        Runs that do not log events to S3 are left alone.
+        """
+        import boto3  # noqa: TID251 - talks to moto directly
+
+        from airflow_emr_sizing.eventlog_sources import split_s3_url
+        from airflow_emr_sizing.spark_conf import read_job_conf
+
+        def write(run: Any) -> None:
+            conf = read_job_conf(run.job_driver, run.configuration_overrides).effective
+            location = conf.get("spark.eventLog.dir", "")
+            if conf.get("spark.eventLog.enabled") != "true" or not location.startswith("s3://"):
+                return
+            bucket, prefix = split_s3_url(location)
+            s3 = boto3.client("s3", region_name=REGION, endpoint_url=self.endpoint)
+            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+                s3.create_bucket(Bucket=bucket)
+            files = [fixture] if fixture.is_file() else sorted(p for p in fixture.rglob("*") if p.is_file())
+            root = fixture.parent if fixture.is_file() or fixture.name.startswith("eventlog_v2_") else fixture
+            for file in files:
+                name = str(file.relative_to(root))
+                s3.put_object(Bucket=bucket, Key=prefix.rstrip("/") + "/" + name, Body=file.read_bytes())
+
+        return write
 
 
 @dataclass

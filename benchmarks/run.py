@@ -11,16 +11,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_eventlog
 import bench_parse
 import bench_presubmit
 
 
 def main() -> int:
-    results = [bench_presubmit.main(), bench_parse.main()]
+    # (name, ratio, target, higher_is_better)
+    results = [(*bench_presubmit.main(), False), (*bench_parse.main(), False), *bench_eventlog.main()]
     print()
-    for name, ratio, target in results:
-        verdict = "ok" if ratio <= target else "OVER TARGET"
-        print(f"{name:<55} {ratio:6.3f}x  (target <= {target:.2f}x)  {verdict}")
+    for name, ratio, target, higher in results:
+        ok = ratio >= target if higher else ratio <= target
+        verdict = "ok" if ok else ("UNDER TARGET" if higher else "OVER TARGET")
+        print(f"{name:<55} {ratio:6.3f}x  (target {'>=' if higher else '<='} {target:.2f}x)  {verdict}")
     return 0
 
 

@@ -3,10 +3,13 @@
     python example_dags/demo.py
 
 Airflow runs the DAG with ``dag.test()`` in a throwaway home (``.demo/``); the embedded SQLite
-store is seeded with five weeks of plausible hourly history; moto plays EMR on EKS and ends each
-job run as it is submitted. The demo prints the signature, the recommendation, the StartJobRun
-request as EMR received it, and the XCom audit, and exits non-zero if the sized request does not
-carry a new executor memory and the signature label.
+store is seeded with five weeks of plausible hourly history; moto plays EMR on EKS and S3: it ends
+each job run as it is submitted and leaves behind, in the run's own ``spark.eventLog.dir``, a real
+Spark event log (one the fixture generator made with a local Spark). The demo prints the signature,
+the recommendation, the StartJobRun request as EMR received it, the XCom audit and what was learned
+from the event log; then it runs the same hour a week later, whose recommendation counts that run.
+It exits non-zero if the sized request does not carry a new executor memory and the signature
+label, or if the event log's observation is not recorded and used.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ HERE = Path(__file__).resolve().parent
 HOME = HERE.parent / ".demo"
 RUN_AT = "2026-11-20T14:05:00+09:00"  # a Friday afternoon in Seoul: peak hour
 WEEKS = 5
+#: A real event log of a PySpark job (tests/fixtures/generate_eventlogs.py), as EMR would leave it.
+EVENT_LOG = HERE.parent / "tests" / "fixtures" / "eventlogs" / "python_udf"
 
 
 def main() -> int:
@@ -66,7 +71,7 @@ def run_demo(moto: Any) -> int:
     seeded = seed_history(dag, run_at)
     console.print(f"Seeded the embedded store with {seeded} past runs ({WEEKS} weeks, hourly).")
 
-    with moto.finish_runs("COMPLETED"):
+    with moto.finish_runs("COMPLETED", on_end=moto.event_log_writer(EVENT_LOG)):
         result = run_dag(dag, logical_date=run_at)
     console.print(f"DAG run [bold]{result.run_id}[/]: {result.state} {result.task_states}")
 
@@ -103,7 +108,13 @@ def run_demo(moto: Any) -> int:
         if task_id == "load_blog_posts":
             ok = ok and check_sized(console, audit, sent)
     show_recorded_outcome(console, result)
-    return 0 if ok and result.state == "success" else 1
+    ok = ok and result.state == "success"
+
+    console.rule("[bold]load_blog_posts, the same hour a week later")
+    with moto.finish_runs("COMPLETED", on_end=moto.event_log_writer(EVENT_LOG)):
+        later = run_dag(dag, logical_date=run_at.add(weeks=1))
+    ok = check_learned(console, result, later) and ok and later.state == "success"
+    return 0 if ok else 1
 
 
 def seed_history(dag: Any, run_at: Any) -> int:
@@ -184,9 +195,48 @@ def show_recorded_outcome(console: Any, result: Any) -> None:
         o = newest[0]
         console.print(
             f"Recorded for next time: job {o.job_id} state={o.state} oom={o.oom} "
-            f"pod_memory_mib={o.pod_memory_mib} (source {o.source})"
+            f"pod_memory_mib={o.pod_memory_mib} peak_pod_memory_mib={o.peak_pod_memory_mib} "
+            f"peak_heap_mib={o.peak_heap_mib} cpu_used_cores_p90={o.cpu_used_cores_p90} "
+            f"executors={o.executors} (source {o.source})"
         )
+    learned = audit.get("learned") or {}
+    event_log = learned.get("event_log") or {}
+    console.print(
+        f"Read from the event log at {event_log.get('location')}: app {event_log.get('app_id')}, "
+        f"{event_log.get('executors')} executors, peak pod memory {event_log.get('peak_pod_memory_mib')} MiB"
+    )
     store.close()
+
+
+def check_learned(console: Any, first: Any, later: Any) -> bool:
+    """The first run's event-log observation is in the store, and next week's sizing counts it."""
+    from airflow_emr_sizing.settings import load_settings
+    from airflow_emr_sizing.store import open_store
+
+    before = first.xcom("load_blog_posts", "emr_sizing")
+    after = later.xcom("load_blog_posts", "emr_sizing")
+    job_id = first.xcom("load_blog_posts")
+    store = open_store(path=load_settings().store_path)
+    try:
+        history = store.history(after["signature"]["hash"], limit=1000)
+    finally:
+        store.close()
+    recorded = [o for o in history if o.job_id == job_id]
+    from_log = bool(recorded) and "eventlog" in recorded[0].source and recorded[0].peak_pod_memory_mib
+    counted = (after["basis"] or {}).get("samples", 0) > (before["basis"] or {}).get("samples", 0)
+    console.print(
+        f"signature {after['signature']['key']} (same as last week: "
+        f"{after['signature']['hash'] == before['signature']['hash']})\n"
+        f"basis last week {json.dumps(before['basis'])}\n"
+        f"basis this week {json.dumps(after['basis'])}\n"
+        f"recommendation  {json.dumps(after['recommendation'])}"
+    )
+    verdict = "[green]OK[/]" if from_log and counted else "[red]FAIL[/]"
+    console.print(
+        f"{verdict} job {job_id} was recorded from its event log "
+        f"(source {recorded[0].source if recorded else None}) and this week's recommendation counts it"
+    )
+    return bool(from_log and counted)
 
 
 if __name__ == "__main__":

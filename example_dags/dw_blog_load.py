@@ -24,6 +24,8 @@ EMR = {
     "poll_interval": 30,
     "holiday_country": "KR",
     "max_executor_memory": "24g",
+    # Each run logs its Spark events to its own folder here; what its executors used is read back.
+    "event_log_dir": "s3://dw-emr-logs/spark-events",
 }
 LOGS = {"s3MonitoringConfiguration": {"logUri": "s3://dw-emr-logs/blog/"}}
 

@@ -35,6 +35,19 @@ def airflow_db(airflow_home: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def dags(airflow_db: Path) -> Any:
+    """The DAG file the integration tests run (``tests/dags/sized_emr.py``), imported once."""
+    import importlib.util
+
+    path = airflow_db / "dags" / "sized_emr.py"
+    spec = importlib.util.spec_from_file_location("sized_emr", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
 def moto_emr() -> Iterator[Any]:
     from airflow_emr_sizing.testing import MotoEmrContainers
 

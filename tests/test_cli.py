@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -38,6 +40,7 @@ def test_bad_input_is_a_clear_error() -> None:
 
 
 def test_the_console_script_is_installed() -> None:
-    result = subprocess.run(["emr-sizing", "--version"], capture_output=True, text=True, timeout=60)
+    script = str(Path(sys.executable).with_name("emr-sizing"))  # the venv's, even if not on PATH
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
 
     assert result.stdout.strip() == f"emr-sizing, version {__version__}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,6 @@ from airflow_emr_sizing.store import Observation
 pytestmark = pytest.mark.integration
 RUN_AT = pendulum.datetime(2026, 9, 25, 14, 5, tz="Asia/Seoul")  # Chuseok, a Korean public holiday
 SPEC = {"spark.executor.instances": "10"}
-
-
-@pytest.fixture(scope="module")
-def dags(airflow_db: Path) -> Any:
-    path = airflow_db / "dags" / "sized_emr.py"
-    spec = importlib.util.spec_from_file_location("sized_emr", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def seed(store_path: Path, peaks: list[int], **fields: Any) -> str:

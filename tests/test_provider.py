@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import airflow
@@ -29,7 +30,10 @@ def test_every_option_is_documented_and_read() -> None:
 
 def test_airflow_lists_the_provider(airflow_home: Path) -> None:
     result = subprocess.run(
-        ["airflow", "providers", "list", "-o", "json"], capture_output=True, text=True, timeout=120
+        [str(Path(sys.executable).with_name("airflow")), "providers", "list", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     providers = {p["package_name"]: p for p in json.loads(result.stdout)}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from airflow_emr_sizing import __version__
+from airflow_emr_sizing.cli.eventlog import eventlog
 from airflow_emr_sizing.cli.signature import signature
 
 __all__ = ["main"]
@@ -21,3 +22,4 @@ def main() -> None:
 
 
 main.add_command(signature)
+main.add_command(eventlog)

@@ -11,14 +11,16 @@ dry run, only reports it), pushes the audit to XCom, and after the run records i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as _AmazonEmrContainerOperator
 from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
 
 from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, is_secret_key
+from airflow_emr_sizing.collect import UsageSources, event_log_location, gather_usage, run_event_log_dir
 from airflow_emr_sizing.exceptions import SizingConfigError
 from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
 from airflow_emr_sizing.outcome import TERMINAL_STATES, observation_from_job_run
@@ -57,6 +59,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
     :param min_executor_cores: lower bound of the injected CPU request (e.g. ``0.5`` or ``"500m"``).
     :param max_executor_cores: upper bound of the injected CPU request (never above
         ``spark.executor.cores`` either).
+    :param event_log_dir: where runs write Spark event logs (e.g. ``s3://bucket/spark-events``);
+        each run gets its own folder below it as ``spark.eventLog.dir`` (unless the job sets that
+        key), and its executors' usage is read from there after the run.
+    :param event_log_metrics: with ``event_log_dir``, also turn on event logging and the executor
+        metrics it needs, keeping keys the job sets itself (never in dry run).
     """
 
     aws_hook_class = SizedEmrContainerHook
@@ -75,6 +82,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         max_executor_memory: str | None = None,
         min_executor_cores: float | str | None = None,
         max_executor_cores: float | str | None = None,
+        event_log_dir: str | None = None,
+        event_log_metrics: bool | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -90,6 +99,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             "max_executor_memory": max_executor_memory,
             "min_executor_cores": min_executor_cores,
             "max_executor_cores": max_executor_cores,
+            "event_log_dir": event_log_dir,
+            "event_log_metrics": event_log_metrics,
         }
         #: The sizing arguments given; absent ones default from ``[emr_sizing]``. They are rendered
         #: by ``execute`` itself rather than declared in ``template_fields``: every template field
@@ -114,23 +125,27 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             name: self.render_template(value, context) if _templated(value) else value
             for name, value in self.sizing.items()
         }
-        options = self._options(rendered, load_settings())
+        settings = load_settings()
+        options = self._options(rendered, settings, context)
+        sources = self._sources(rendered, settings)
         self._mask_secrets()
         plan = plan_sizing(self.job_driver, self.configuration_overrides, _run_time(context), options)
+        plan.audit.arguments["usage"] = sources.to_json()
         self._publish(context, plan)
         if plan.values:
             cast(SizedEmrContainerHook, self.hook).adjust_request = functools.partial(
                 self._apply, context, plan
             )
+        learn = functools.partial(self._learn, context, plan, options, sources)
         try:
             job_id: str | None = super().execute(context)
         except TaskDeferred:
-            self._learn(options, plan.signature, self.job_id, ended=False)
+            learn(self.job_id, ended=False)
             raise  # the outcome is recorded by execute_complete
         except Exception:
-            self._learn(options, plan.signature, self.job_id, ended=True)
+            learn(self.job_id, ended=True)
             raise
-        self._learn(options, plan.signature, job_id, ended=self.wait_for_completion or self.deferrable)
+        learn(job_id, ended=self.wait_for_completion or self.deferrable)
         return job_id
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
@@ -139,20 +154,24 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         job_id = (event or {}).get("job_id") or self.job_id
         if audit.get("signature") and audit.get("arguments") and job_id:
             arguments = audit["arguments"]
-            self._record(
+            learned = self._record(
                 StoreLocation(**arguments["store"]),
                 float(arguments["store_timeout"]),
                 Signature.from_json(audit["signature"]),
                 job_id,
                 remember=False,
+                sources=UsageSources.from_json(arguments.get("usage")),
             )
+            if learned is not None:
+                ti.xcom_push(key=AUDIT_XCOM_KEY, value={**audit, "learned": learned})
         result: str = super().execute_complete(context, event)
         return result
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _options(self, given: dict[str, Any], settings: Settings) -> SizingOptions:
+    def _options(self, given: dict[str, Any], settings: Settings, context: Context) -> SizingOptions:
         """Resolve the task's rendered sizing arguments against ``[emr_sizing]``."""
+        event_log_base = given.get("event_log_dir") or settings.event_log_dir
         return SizingOptions(
             app_name=str(given.get("app_name") or self.name),
             mode=given.get("sizing_mode") or settings.mode,
@@ -165,6 +184,23 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             bounds=_bounds(given),
             policy=Policy(min_samples=settings.min_samples),
             store=StoreLocation(given.get("store_conn_id") or settings.store_conn_id, settings.store_path),
+            event_log_dir=_run_event_log_dir(event_log_base, context) if event_log_base else None,
+            event_log_metrics=parse_bool("event_log_metrics", given["event_log_metrics"])
+            if "event_log_metrics" in given
+            else settings.event_log_metrics,
+        )
+
+    def _sources(self, given: dict[str, Any], settings: Settings) -> UsageSources:
+        """Which usage sources to read once the run ends."""
+        return UsageSources(
+            event_log=bool(given.get("event_log_dir") or settings.event_log_dir),
+            aws_conn_id=self.aws_conn_id,
+            event_log_attempts=settings.event_log_attempts,
+            event_log_retry_delay=settings.event_log_retry_delay,
+            prometheus_url=settings.prometheus_url,
+            prometheus_timeout=settings.prometheus_timeout,
+            prometheus_job_id_label=settings.prometheus_job_id_label,
+            label_key=settings.label_key,
         )
 
     def _publish(self, context: Context, plan: SizingPlan) -> None:
@@ -201,13 +237,29 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             return job_driver, configuration_overrides
 
     def _learn(
-        self, options: SizingOptions, signature: Signature | None, job_id: str | None, *, ended: bool
+        self,
+        context: Context,
+        plan: SizingPlan,
+        options: SizingOptions,
+        sources: UsageSources,
+        job_id: str | None,
+        *,
+        ended: bool,
     ) -> None:
-        """After submission: keep the key ↔ hash mapping, and the outcome once the run has ended."""
-        if signature is not None and job_id:
-            self._record(
-                options.store, options.store_timeout, signature, job_id if ended else None, remember=True
+        """After submission: keep the key ↔ hash mapping, and what the run used once it has ended."""
+        if plan.signature is not None and job_id:
+            learned = self._record(
+                options.store,
+                options.store_timeout,
+                plan.signature,
+                job_id if ended else None,
+                remember=True,
+                sources=sources,
             )
+            if learned is not None:
+                context["ti"].xcom_push(
+                    key=AUDIT_XCOM_KEY, value={**plan.audit.to_json(), "learned": learned}
+                )
 
     def _record(
         self,
@@ -217,11 +269,16 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         job_id: str | None,
         *,
         remember: bool,
-    ) -> None:
-        """Write what the run taught us; trouble here warns and never fails the task."""
+        sources: UsageSources,
+    ) -> dict[str, Any] | None:
+        """Write what the run taught us; trouble here warns and never fails the task.
+
+        Returns what was learned, for the audit (``None`` while the run has not ended).
+        """
         signature_hash = signature.hash
+        learned: dict[str, Any] | None = None
         try:
-            observation = self._outcome(signature, job_id) if job_id else None
+            observation, learned = self._observe(signature, job_id, sources) if job_id else (None, None)
 
             def write() -> None:
                 opened = store.open()
@@ -236,21 +293,39 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             call_with_timeout(write, timeout, "metrics store write")
         except Exception as err:
             self.log.warning("Could not record job %s for signature %s: %s", job_id, signature_hash, err)
-            return
-        if observation is not None:
-            self.log.info(
-                "Recorded job %s (%s, oom=%s) for signature %s",
-                observation.job_id,
-                observation.state,
-                observation.oom,
-                signature_hash,
-            )
+            return {**(learned or {}), "recorded": False, "reason": f"{type(err).__name__}: {err}"}
+        if observation is None:
+            return learned
+        for warning in (learned or {}).get("warnings", []):
+            self.log.warning("Usage of job %s: %s", observation.job_id, warning)
+        self.log.info(
+            "Recorded job %s (%s, oom=%s, peak pod memory %s MiB, from %s) for signature %s",
+            observation.job_id,
+            observation.state,
+            observation.oom,
+            observation.peak_pod_memory_mib,
+            observation.source,
+            signature_hash,
+        )
+        return {**(learned or {}), "recorded": True}
 
-    def _outcome(self, signature: Signature, job_id: str) -> Observation | None:
+    def _observe(
+        self, signature: Signature, job_id: str, sources: UsageSources
+    ) -> tuple[Observation | None, dict[str, Any] | None]:
+        """The run's outcome enriched with its usage sources; ``None`` while it has not ended."""
         run = self.hook.conn.describe_job_run(id=job_id, virtualClusterId=self.virtual_cluster_id)["jobRun"]
         if run.get("state") not in TERMINAL_STATES:
-            return None
-        return observation_from_job_run(run, signature)
+            return None, None
+        outcome = observation_from_job_run(run, signature)
+        finished = run.get("finishedAt")
+        observation, report = gather_usage(
+            outcome,
+            sources,
+            event_log=event_log_location(run),
+            finished_at=finished if isinstance(finished, datetime) and finished.tzinfo else None,
+        )
+        learned = {"job_id": job_id, **report.to_json(), "observation": _observation_json(observation)}
+        return observation, learned
 
     def _mask_secrets(self) -> None:
         """Register secret-looking Spark conf values with Airflow's log masker."""
@@ -295,6 +370,25 @@ def _bounds(given: dict[str, Any]) -> Bounds:
 def _dag_timezone(op: SizedEmrContainerOperator) -> str:
     timezone = op.dag.timezone if op.has_dag() else None  # type: ignore[no-untyped-call]
     return str(getattr(timezone, "name", None) or "UTC")
+
+
+def _run_event_log_dir(base: str, context: Context) -> str:
+    ti = context["ti"]
+    dag_run = context.get("dag_run")
+    run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "manual"
+    return run_event_log_dir(
+        base,
+        str(getattr(ti, "dag_id", None) or "dag"),
+        str(getattr(ti, "task_id", None) or "task"),
+        str(run_id),
+        getattr(ti, "try_number", None) or 1,
+    )
+
+
+def _observation_json(observation: Observation) -> dict[str, Any]:
+    fields = dataclasses.asdict(observation)
+    fields["started_at"] = observation.started_at.astimezone(timezone.utc).isoformat()
+    return fields
 
 
 def _run_time(context: Context) -> datetime:

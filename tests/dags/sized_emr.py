@@ -42,6 +42,7 @@ def sized_dag(dag_id: str, deferrable: bool) -> DAG:
             dry_run=CONF.format("dry_run", "false"),
             sizing_mode=CONF.format("sizing_mode", "initial"),
             holiday_country="KR",
+            event_log_dir=CONF.format("event_log_dir", ""),
         )
     return dag
 

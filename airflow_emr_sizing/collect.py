@@ -1,0 +1,203 @@
+"""Gather what one finished run really used, from every configured source, into one observation.
+
+Sources, in the order teams have them:
+
+1. the job run's own outcome (``DescribeJobRun``: state, failure reason, the size it ran at) —
+   always; built by :mod:`outcome`;
+2. the run's Spark event log, when the operator knows where it is (a run-unique
+   ``spark.eventLog.dir``): executors at peak, per-executor memory peaks, CPU, OOM evidence;
+3. Prometheus / Amazon Managed Prometheus, when configured: the executor pods' working set, CPU
+   and OOM kills, selected by the signature label over the run's window.
+
+The result is one merged :class:`~airflow_emr_sizing.store.Observation` per job id (recording it
+again merges, so this is idempotent) and a :class:`CollectionReport` for the XCom audit. A source
+that fails only adds a warning: collection never fails the task. An event log that is not there
+yet (EMR uploads it as the application ends) is retried a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_emr_sizing.eventlog import EventLogSummary, read_event_log
+from airflow_emr_sizing.exceptions import EmrSizingError
+from airflow_emr_sizing.prometheus import PrometheusSource, PrometheusUsage
+from airflow_emr_sizing.spark_conf import read_job_conf
+from airflow_emr_sizing.store import Observation
+
+__all__ = ["CollectionReport", "UsageSources", "event_log_location", "gather_usage", "run_event_log_dir"]
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+
+
+def run_event_log_dir(base: str, dag_id: str, task_id: str, run_id: str, try_number: int | str) -> str:
+    """A run-unique event-log folder under ``base``: ``{base}/{dag}/{task}/{run}/{try}/``.
+
+    Each part keeps only characters safe in S3 keys and paths (``:``, ``+``, spaces and slashes of
+    run ids become ``_``), so the folder holds exactly this try's application log.
+    """
+    parts = [_UNSAFE.sub("_", str(part)).strip("._") or "_" for part in (dag_id, task_id, run_id, try_number)]
+    return base.rstrip("/") + "/" + "/".join(parts) + "/"
+
+
+def event_log_location(job_run: Mapping[str, Any]) -> str | None:
+    """Where a run's event log is, from the request as EMR received it (``DescribeJobRun``).
+
+    The job's own ``spark.eventLog.dir`` when it logs events — which is the run's own folder when
+    sizing set it, or whatever the job wrote itself (in dry run, nothing is injected).
+    """
+    try:
+        effective = read_job_conf(job_run["jobDriver"], job_run.get("configurationOverrides")).effective
+    except Exception:
+        return None
+    if effective.get("spark.eventLog.enabled", "").strip().lower() != "true":
+        return None
+    return effective.get("spark.eventLog.dir") or None
+
+
+@dataclass(frozen=True)
+class UsageSources:
+    """Which sources to read after a run ends; kept in the audit for deferred tasks."""
+
+    event_log: bool = False
+    aws_conn_id: str | None = None
+    event_log_attempts: int = 3
+    event_log_retry_delay: float = 10.0
+    prometheus_url: str | None = None
+    prometheus_timeout: float = 10.0
+    prometheus_job_id_label: str | None = None
+    label_key: str = "emr-sizing-signature"
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> UsageSources:
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+    def prometheus(self) -> PrometheusSource | None:
+        if not self.prometheus_url:
+            return None
+        return PrometheusSource(
+            self.prometheus_url,
+            label_key=self.label_key,
+            job_id_label_key=self.prometheus_job_id_label,
+            timeout=self.prometheus_timeout,
+            aws_conn_id=self.aws_conn_id,
+        )
+
+
+@dataclass
+class CollectionReport:
+    """What collection found, for the XCom audit (``learned``)."""
+
+    sources: list[str] = field(default_factory=lambda: ["outcome"])
+    warnings: list[str] = field(default_factory=list)
+    event_log: dict[str, Any] | None = None
+    prometheus: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sources": list(self.sources),
+            "warnings": list(self.warnings),
+            "event_log": self.event_log,
+            "prometheus": self.prometheus,
+        }
+
+
+def gather_usage(
+    outcome: Observation,
+    sources: UsageSources,
+    *,
+    event_log: str | None = None,
+    finished_at: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Observation, CollectionReport]:
+    """Enrich a run's outcome with the usage its sources show; never raises for a source's trouble.
+
+    :param outcome: the observation built from ``DescribeJobRun`` (job id, state, size, window).
+    :param event_log: where the run's event log is (see :func:`event_log_location`).
+    :param finished_at: when the run ended (the end of the Prometheus window); default now.
+    """
+    report = CollectionReport()
+    observation = outcome
+    if sources.event_log and not event_log:
+        report.warnings.append(
+            "event log: the run did not log events (spark.eventLog.enabled/dir not set as submitted)"
+        )
+    elif sources.event_log and event_log:
+        summary = _read_event_log(event_log, sources, report, sleep)
+        if summary is not None:
+            observation = _with_event_log(observation, summary)
+            report.sources.append("eventlog")
+    prometheus = sources.prometheus()
+    if prometheus is not None:
+        end = finished_at or datetime.now(timezone.utc)
+        try:
+            usage = prometheus.usage(outcome.signature_hash, outcome.started_at, end, job_id=outcome.job_id)
+        except EmrSizingError as err:
+            report.warnings.append(f"prometheus: {err}")
+        else:
+            observation = _with_prometheus(observation, usage)
+            report.sources.append("prometheus")
+            report.prometheus = dataclasses.asdict(usage)
+            report.warnings.extend(f"prometheus: {w}" for w in usage.warnings)
+    return dataclasses.replace(observation, source="+".join(report.sources)), report
+
+
+def _read_event_log(
+    location: str, sources: UsageSources, report: CollectionReport, sleep: Callable[[float], None]
+) -> EventLogSummary | None:
+    """The run's event log, waiting (boundedly) while it is missing or still in progress."""
+    attempts = max(1, sources.event_log_attempts)
+    summary: EventLogSummary | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            summary = read_event_log(location, aws_conn_id=sources.aws_conn_id)
+        except EmrSizingError as err:
+            if attempt == attempts:
+                report.warnings.append(f"event log: {err} (after {attempts} attempts)")
+                return None
+        except Exception as err:  # a bug or an unexpected storage error: report, never fail
+            report.warnings.append(f"event log: {type(err).__name__}: {err}")
+            return None
+        else:
+            if not summary.in_progress or attempt == attempts:
+                break
+        sleep(sources.event_log_retry_delay)
+    assert summary is not None
+    report.event_log = {"location": location, **summary.to_json()}
+    report.warnings.extend(f"event log: {w}" for w in summary.warnings)
+    return summary
+
+
+def _with_event_log(observation: Observation, summary: EventLogSummary) -> Observation:
+    return dataclasses.replace(
+        observation,
+        executors=summary.executors or observation.executors,
+        peak_pod_memory_mib=_known(summary.peak_pod_memory_mib, observation.peak_pod_memory_mib),
+        peak_heap_mib=_known(summary.peak_heap_mib, observation.peak_heap_mib),
+        cpu_used_cores_p90=_known(summary.cpu_used_cores_p90, observation.cpu_used_cores_p90),
+        oom=observation.oom or summary.oom,
+    )
+
+
+def _with_prometheus(observation: Observation, usage: PrometheusUsage) -> Observation:
+    """Prometheus sees the whole container (what the OOM killer sees): its numbers win."""
+    return dataclasses.replace(
+        observation,
+        peak_pod_memory_mib=_known(usage.peak_pod_memory_mib, observation.peak_pod_memory_mib),
+        cpu_used_cores_p90=_known(usage.cpu_used_cores_p90, observation.cpu_used_cores_p90),
+        oom=observation.oom or usage.oom,
+    )
+
+
+def _known(preferred: Any, fallback: Any) -> Any:
+    return preferred if preferred is not None else fallback

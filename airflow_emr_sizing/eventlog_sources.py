@@ -1,0 +1,191 @@
+"""Find one application's event-log files, on a local disk or in S3, and open them as streams.
+
+A location is one of:
+
+- a single event-log file (``app-…``, ``application_…``, ``local-…``, with or without a codec
+  suffix and ``.inprogress``);
+- a rolling event-log directory ``eventlog_v2_<appId>/`` (``events_<n>_<appId>[.codec]`` files
+  read in ``n`` order, from the last ``.compact`` file on; ``appstatus_<appId>.inprogress`` while
+  the application runs);
+- a folder that holds exactly one of those — such as the run-unique ``spark.eventLog.dir`` the
+  operator gives each run.
+
+S3 goes through the amazon provider's ``S3Hook`` (so Airflow connections, roles and endpoints
+apply); objects are streamed, never downloaded whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from airflow_emr_sizing.exceptions import EventLogError
+
+__all__ = ["EventLogFiles", "open_event_log", "split_s3_url"]
+
+_ROLLING_DIR = "eventlog_v2_"
+_EVENTS_FILE = re.compile(r"events_(\d+)_")
+_IGNORED = re.compile(r"^(?:\.|_)|\.crc$|^appstatus_")
+
+
+class _Storage(Protocol):
+    def kind(self, path: str) -> str:
+        """``"file"``, ``"dir"`` or ``"missing"``."""
+
+    def children(self, path: str) -> tuple[list[str], list[str]]:
+        """(file names, directory names) directly under ``path``."""
+
+    def join(self, path: str, name: str) -> str: ...
+
+    def open(self, path: str) -> contextlib.AbstractContextManager[BinaryIO]: ...
+
+
+@dataclass(frozen=True)
+class EventLogFiles:
+    """The files of one application's log, in reading order."""
+
+    location: str
+    files: tuple[str, ...]
+    in_progress: bool
+    storage: _Storage
+
+    def open(self, path: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        return self.storage.open(path)
+
+
+def open_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLogFiles:
+    """Resolve ``location`` to one application's log files; :class:`EventLogError` if impossible."""
+    if location.startswith("file:"):
+        location = "/" + location[len("file:") :].lstrip("/")
+    storage: _Storage = _S3(aws_conn_id) if location.startswith(("s3://", "s3a://", "s3n://")) else _Local()
+    path = location.rstrip("/") or location
+    kind = storage.kind(path)
+    if kind == "missing":
+        raise EventLogError(f"no event log at {location}: no such file or folder")
+    if kind == "file":
+        return EventLogFiles(location, (path,), path.endswith(".inprogress"), storage)
+    files, dirs = storage.children(path)
+    if _base(path).startswith(_ROLLING_DIR) or any(_EVENTS_FILE.match(f) for f in files):
+        return _rolling(location, path, files, storage)
+    apps = [storage.join(path, f) for f in files if not _IGNORED.search(f)]
+    apps += [storage.join(path, d) for d in dirs if d.startswith(_ROLLING_DIR)]
+    if not apps:
+        raise EventLogError(f"no event log under {location}")
+    if len(apps) > 1:
+        names = ", ".join(sorted(_base(a) for a in apps)[:5])
+        raise EventLogError(f"{len(apps)} application logs under {location} ({names}); give one of them")
+    return open_event_log(apps[0], aws_conn_id=aws_conn_id)
+
+
+def _rolling(location: str, path: str, files: list[str], storage: _Storage) -> EventLogFiles:
+    numbered: list[tuple[int, bool, str]] = []
+    for name in files:
+        match = _EVENTS_FILE.match(name)
+        if match:
+            numbered.append((int(match.group(1)), ".compact" in name, name))
+    if not numbered:
+        raise EventLogError(f"rolling event log {location} has no events_<n>_ files")
+    numbered.sort()
+    compacted = [index for index, compact, _ in numbered if compact]
+    first = compacted[-1] if compacted else numbered[0][0]
+    chosen = tuple(storage.join(path, name) for index, _, name in numbered if index >= first)
+    in_progress = any(f.startswith("appstatus_") and f.endswith(".inprogress") for f in files)
+    return EventLogFiles(location, chosen, in_progress, storage)
+
+
+def _base(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+class _Local:
+    def kind(self, path: str) -> str:
+        p = Path(path)
+        return "dir" if p.is_dir() else "file" if p.is_file() else "missing"
+
+    def children(self, path: str) -> tuple[list[str], list[str]]:
+        entries = list(Path(path).iterdir())
+        return sorted(e.name for e in entries if e.is_file()), sorted(e.name for e in entries if e.is_dir())
+
+    def join(self, path: str, name: str) -> str:
+        return str(Path(path) / name)
+
+    @contextlib.contextmanager
+    def open(self, path: str) -> Iterator[BinaryIO]:
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed below
+        except OSError as err:
+            raise EventLogError(f"cannot read {path}: {err}") from err
+        with stream:
+            yield stream
+
+
+def split_s3_url(url: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key)."""
+    rest = url.split("://", 1)[1]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise EventLogError(f"not an S3 URL: {url}")
+    return bucket, key
+
+
+class _S3:
+    def __init__(self, aws_conn_id: str | None) -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        self._hook = S3Hook(aws_conn_id=aws_conn_id)
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._hook.get_conn()
+        return self._client
+
+    def kind(self, path: str) -> str:
+        bucket, key = split_s3_url(path)
+        try:
+            if key and not key.endswith("/"):
+                try:
+                    self.client.head_object(Bucket=bucket, Key=key)
+                    return "file"
+                except self.client.exceptions.ClientError as err:
+                    if err.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                        raise
+            prefix = key.rstrip("/") + "/" if key else ""
+            listed = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
+        except Exception as err:
+            raise EventLogError(f"cannot read {path}: {err}") from err
+        return "dir" if listed.get("KeyCount", 0) else "missing"
+
+    def children(self, path: str) -> tuple[list[str], list[str]]:
+        bucket, key = split_s3_url(path)
+        prefix = key.rstrip("/") + "/" if key else ""
+        files: list[str] = []
+        dirs: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+                files += [o["Key"][len(prefix) :] for o in page.get("Contents", ())]
+                dirs += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", ())]
+        except Exception as err:
+            raise EventLogError(f"cannot list {path}: {err}") from err
+        return sorted(f for f in files if f), sorted(dirs)
+
+    def join(self, path: str, name: str) -> str:
+        return path.rstrip("/") + "/" + name
+
+    @contextlib.contextmanager
+    def open(self, path: str) -> Iterator[BinaryIO]:
+        bucket, key = split_s3_url(path)
+        try:
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
+        except Exception as err:
+            raise EventLogError(f"cannot read {path}: {err}") from err
+        try:
+            yield body
+        finally:
+            body.close()

@@ -1,0 +1,240 @@
+"""Recording what a run used: event logs found in the run's folder, merged with its outcome."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eventlog_reference import reference_summary, zstd_or_plain_lines
+from test_operator_dag import RUN_AT, run, seed, sent_request
+
+from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
+from airflow_emr_sizing.collect import UsageSources, event_log_location, gather_usage, run_event_log_dir
+from airflow_emr_sizing.signature import build_signature
+from airflow_emr_sizing.sql_store import SqlStore
+from airflow_emr_sizing.store import Observation
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED_LOG = FIXTURES / "spark-events" / "application_1553914137147_0018"
+OOM_LOG = FIXTURES / "eventlogs" / "executor_oom"
+BUCKET_DIR = "s3://dw-emr-logs/spark-events"
+
+
+def outcome(**fields: Any) -> Observation:
+    signature = build_signature(
+        "dw-blog-load", RUN_AT, "Asia/Seoul", {"spark.executor.instances": "10"}, "KR"
+    )
+    return Observation.of(
+        signature, job_id="jr-1", started_at=datetime(2026, 9, 25, 5, tzinfo=timezone.utc), **fields
+    )
+
+
+def test_run_event_log_dir_is_unique_and_safe_for_s3_keys() -> None:
+    got = run_event_log_dir("s3://b/logs/", "dw hourly", "load", "scheduled__2026-09-25T05:05:00+00:00", 2)
+    assert got == "s3://b/logs/dw_hourly/load/scheduled__2026-09-25T05_05_00_00_00/2/"
+    assert run_event_log_dir("s3://b", "../x", "t", "r/../../y", 1) == "s3://b/x/t/r_.._.._y/1/"
+
+
+def test_event_log_location_is_read_from_the_request_as_submitted() -> None:
+    driver = {
+        "sparkSubmitJobDriver": {
+            "entryPoint": "x.py",
+            "sparkSubmitParameters": "--conf spark.eventLog.enabled=true",
+        }
+    }
+    defaults = {"classification": "spark-defaults", "properties": {"spark.eventLog.dir": "s3://b/p/"}}
+    overrides = {"applicationConfiguration": [defaults]}
+    assert event_log_location({"jobDriver": driver, "configurationOverrides": overrides}) == "s3://b/p/"
+    assert event_log_location({"jobDriver": driver}) is None
+    assert event_log_location({"jobDriver": {}}) is None
+
+
+def test_event_log_evidence_is_merged_into_the_outcome(tmp_path: Path) -> None:
+    shutil.copy(SHARED_LOG, tmp_path / SHARED_LOG.name)
+    expected = reference_summary(list(zstd_or_plain_lines(SHARED_LOG)))
+
+    observation, report = gather_usage(
+        outcome(state="COMPLETED", pod_memory_mib=8576, executors=10),
+        UsageSources(event_log=True),
+        event_log=str(tmp_path),
+    )
+
+    assert observation.peak_pod_memory_mib == expected["peak_pod_memory_mib"]
+    assert observation.peak_heap_mib == expected["peak_heap_mib"]
+    assert observation.cpu_used_cores_p90 == pytest.approx(expected["cpu_used_cores_p90"], abs=0.001)
+    assert observation.executors == expected["executors"] == 3
+    assert (observation.pod_memory_mib, observation.state) == (8576, "COMPLETED")  # the outcome's own
+    assert observation.source == "outcome+eventlog" and report.sources == ["outcome", "eventlog"]
+
+
+def test_a_late_event_log_is_retried_a_bounded_number_of_times(tmp_path: Path) -> None:
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:  # EMR uploads the log while we wait
+            shutil.copy(SHARED_LOG, tmp_path / SHARED_LOG.name)
+
+    sources = UsageSources(event_log=True, event_log_attempts=4, event_log_retry_delay=7)
+    observation, _ = gather_usage(outcome(), sources, event_log=str(tmp_path), sleep=sleep)
+    assert sleeps == [7, 7] and observation.peak_heap_mib == 940
+
+    sleeps.clear()
+    empty = tmp_path / "never"
+    empty.mkdir()
+    observation, report = gather_usage(
+        outcome(),
+        UsageSources(event_log=True, event_log_attempts=3),
+        event_log=str(empty),
+        sleep=sleeps.append,
+    )
+    assert len(sleeps) == 2 and observation.peak_pod_memory_mib is None
+    assert report.sources == ["outcome"] and "after 3 attempts" in report.warnings[0]
+
+
+def test_no_event_logging_in_the_request_is_a_warning_not_an_error() -> None:
+    observation, report = gather_usage(outcome(), UsageSources(event_log=True), event_log=None)
+    assert observation.source == "outcome" and "did not log events" in report.warnings[0]
+
+
+def test_an_oom_seen_only_in_the_event_log_is_recorded(tmp_path: Path) -> None:
+    observation, _ = gather_usage(
+        outcome(state="COMPLETED"), UsageSources(event_log=True), event_log=str(OOM_LOG)
+    )
+    assert observation.oom is True
+
+
+# -- the operator, for real: dag.test() with EMR and S3 served by moto ------------------------------
+
+
+def history_entry(store_path: Path, signature_hash: str, job_id: str) -> Observation:
+    (entry,) = [o for o in SqlStore(f"sqlite:///{store_path}").history(signature_hash) if o.job_id == job_id]
+    return entry
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dag_name", ["sized_sync", "sized_deferrable"])
+def test_sized_run_records_its_event_log(
+    dags: Any, dag_name: str, moto_emr: Any, virtual_cluster_id: str, store_path: Path
+) -> None:
+    signature_hash = seed(store_path, [3000, 3200, 3100])
+    expected = reference_summary(list(zstd_or_plain_lines(SHARED_LOG)))
+
+    with moto_emr.finish_runs("COMPLETED", after_s=1.0, on_end=moto_emr.event_log_writer(SHARED_LOG)):
+        from airflow_emr_sizing.testing import run_dag
+
+        result = run_dag(
+            getattr(dags, dag_name),
+            logical_date=RUN_AT,
+            run_conf={"virtual_cluster_id": virtual_cluster_id, "event_log_dir": BUCKET_DIR},
+        )
+
+    assert result.state == "success"
+    job_id = result.xcom("load")
+    sent = sent_request(moto_emr, job_id)
+    run_dir = sent.get("spark.eventLog.dir")
+    assert run_dir.startswith(f"{BUCKET_DIR}/{dag_name}/load/") and run_dir.endswith("/1/")
+    assert sent.get("spark.eventLog.enabled") == "true"
+    assert sent.get("spark.eventLog.logStageExecutorMetrics") == "true"
+    assert sent.get("spark.executor.processTreeMetrics.enabled") == "true"
+
+    recorded = history_entry(store_path, signature_hash, job_id)
+    assert recorded.source == "outcome+eventlog"
+    assert recorded.peak_pod_memory_mib == expected["peak_pod_memory_mib"]
+    assert recorded.executors == expected["executors"]
+    learned = result.xcom("load", AUDIT_XCOM_KEY)["learned"]
+    assert learned["recorded"] is True and learned["sources"] == ["outcome", "eventlog"]
+    assert learned["event_log"]["location"] == run_dir
+
+
+@pytest.mark.integration
+def test_dry_run_injects_no_event_log_conf_and_says_why_usage_is_missing(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(store_path, [3000, 3200, 3100])
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_ATTEMPTS", "1")
+
+    result = run(dags.sized_sync, moto_emr, virtual_cluster_id, dry_run="true", event_log_dir=BUCKET_DIR)
+
+    assert result.state == "success"
+    task = dags.sized_sync.get_task("load")
+    job_run = moto_emr.backend.job_runs[result.xcom("load")]
+    assert job_run.job_driver == task.job_driver
+    assert job_run.configuration_overrides == task.configuration_overrides
+    learned = result.xcom("load", AUDIT_XCOM_KEY)["learned"]
+    assert learned["recorded"] is True and learned["sources"] == ["outcome"]
+    assert "did not log events" in learned["warnings"][0]
+
+
+@pytest.mark.integration
+def test_a_missing_event_log_never_fails_the_task(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signature_hash = seed(store_path, [3000, 3200, 3100])
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_ATTEMPTS", "2")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_RETRY_DELAY", "0.1")
+
+    result = run(dags.sized_sync, moto_emr, virtual_cluster_id, event_log_dir="s3://no-such-bucket/logs")
+
+    assert result.state == "success"
+    learned = result.xcom("load", AUDIT_XCOM_KEY)["learned"]
+    assert "after 2 attempts" in learned["warnings"][0]
+    assert history_entry(store_path, signature_hash, result.xcom("load")).source == "outcome"
+
+
+@pytest.mark.integration
+def test_an_executor_oom_in_the_event_log_sizes_the_next_run_up(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path
+) -> None:
+    signature_hash = seed(store_path, [3000, 3200, 3100])
+    with moto_emr.finish_runs("COMPLETED", on_end=moto_emr.event_log_writer(OOM_LOG)):
+        from airflow_emr_sizing.testing import run_dag
+
+        first = run_dag(
+            dags.sized_sync,
+            logical_date=RUN_AT,
+            run_conf={"virtual_cluster_id": virtual_cluster_id, "event_log_dir": BUCKET_DIR},
+        )
+    size = first.xcom("load", AUDIT_XCOM_KEY)["recommendation"]["pod_memory_mib"]
+    assert history_entry(store_path, signature_hash, first.xcom("load")).oom is True
+
+    again = run(dags.sized_sync, moto_emr, virtual_cluster_id)
+
+    assert again.xcom("load", AUDIT_XCOM_KEY)["recommendation"]["pod_memory_mib"] >= 1.2 * size
+
+
+# -- what a sized run is given so that its event log exists and has metrics -------------------------
+
+
+def plan_with(dry_run: bool, metrics: bool, params: str = "") -> Any:
+    import pendulum
+
+    from airflow_emr_sizing.plan import SizingOptions, plan_sizing
+    from airflow_emr_sizing.store import InMemoryStore
+
+    driver = {"sparkSubmitJobDriver": {"entryPoint": "x.py", "sparkSubmitParameters": params}}
+    options = SizingOptions(
+        app_name="load", dry_run=dry_run, event_log_dir="s3://b/logs/d/t/r/1/", event_log_metrics=metrics
+    )
+    return plan_sizing(driver, None, pendulum.datetime(2026, 3, 6, 14), options, InMemoryStore)
+
+
+def test_event_log_conf_is_added_unless_the_job_sets_it_never_in_dry_run() -> None:
+    sized = plan_with(dry_run=False, metrics=True).values
+    assert sized["spark.eventLog.dir"] == "s3://b/logs/d/t/r/1/"
+    assert sized["spark.eventLog.enabled"] == "true"
+    assert sized["spark.eventLog.logStageExecutorMetrics"] == "true"
+    assert sized["spark.executor.processTreeMetrics.enabled"] == "true"
+
+    own = plan_with(
+        False, True, "--conf spark.eventLog.enabled=false --conf spark.eventLog.dir=s3://mine/"
+    ).values
+    assert "spark.eventLog.enabled" not in own and "spark.eventLog.dir" not in own
+    assert own["spark.executor.processTreeMetrics.enabled"] == "true"
+
+    assert not any(k.startswith("spark.eventLog") for k in plan_with(False, False).values)
+    dry = plan_with(dry_run=True, metrics=True)
+    assert dry.values == {} and "spark.eventLog.dir" in dry.audit.to_json()["would_inject"]
