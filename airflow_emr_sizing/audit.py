@@ -6,12 +6,13 @@ replaced before anything reaches XCom or the logs.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AUDIT_VERSION", "AUDIT_XCOM_KEY", "REDACTED", "Audit", "is_secret_key", "redact"]
+__all__ = ["AUDIT_VERSION", "AUDIT_XCOM_KEY", "REDACTED", "Audit", "is_secret_key", "prediction_of", "redact"]
 
 AUDIT_XCOM_KEY = "emr_sizing"
 AUDIT_VERSION = 1
@@ -68,3 +69,19 @@ class Audit:
             "arguments": self.arguments,
             "warnings": list(self.warnings),
         }
+
+
+def prediction_of(audit: Mapping[str, Any]) -> dict[str, Any]:
+    """The recommender's estimate a run was planned with, to record with its outcome.
+
+    Recorded for dry runs too (the run then uses its own size, so its error is seen uncensored):
+    these errors are what the recommender learns its spread from.
+    """
+    basis = audit.get("basis") or {}
+    if not audit.get("recommendation") or "predicted_peak_mib" not in basis:
+        return {}
+    return {
+        "predicted_peak_mib": int(basis["predicted_peak_mib"]),
+        "predicted_level": basis.get("level"),
+        "predicted_drift": math.log1p(float(basis.get("drift", 0.0))),
+    }

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as _AmazonEmrContainerOperator
 from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
 
-from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, is_secret_key
+from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, is_secret_key, prediction_of
 from airflow_emr_sizing.collect import UsageSources, event_log_location, gather_usage, run_event_log_dir
 from airflow_emr_sizing.exceptions import SizingConfigError
 from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
@@ -161,6 +161,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 job_id,
                 remember=False,
                 sources=UsageSources.from_json(arguments.get("usage")),
+                prediction=prediction_of(audit),
             )
             if learned is not None:
                 ti.xcom_push(key=AUDIT_XCOM_KEY, value={**audit, "learned": learned})
@@ -255,6 +256,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 job_id if ended else None,
                 remember=True,
                 sources=sources,
+                prediction=prediction_of(plan.audit.to_json()),
             )
             if learned is not None:
                 context["ti"].xcom_push(
@@ -270,6 +272,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         *,
         remember: bool,
         sources: UsageSources,
+        prediction: dict[str, Any],
     ) -> dict[str, Any] | None:
         """Write what the run taught us; trouble here warns and never fails the task.
 
@@ -279,6 +282,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         learned: dict[str, Any] | None = None
         try:
             observation, learned = self._observe(signature, job_id, sources) if job_id else (None, None)
+            if observation is not None:
+                observation = dataclasses.replace(observation, **prediction)
 
             def write() -> None:
                 opened = store.open()
