@@ -120,6 +120,26 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "example": "10",
         "default": "10",
     },
+    "risk": {
+        "description": "Acceptable share of runs whose executors need more memory than recommended "
+        "(under-provisioned): the recommender sizes at this quantile of its own past errors.",
+        "type": "float",
+        "example": "0.01",
+        "default": "0.005",
+    },
+    "node_memory": {
+        "description": "Allocatable memory of one node for executors (Spark size, e.g. 61g): when set "
+        "with node_cores, sizes are rounded so whole executors fill a node; never above a node.",
+        "type": "string",
+        "example": "61g",
+        "default": "",
+    },
+    "node_cores": {
+        "description": "Allocatable CPU of one node for executors (cores), for node fit.",
+        "type": "float",
+        "example": "15.5",
+        "default": "",
+    },
     "prometheus_job_id_label": {
         "description": "Pod label carrying the EMR job id, if kube-state-metrics exports it "
         "(narrows a signature's pods to one run).",
@@ -148,6 +168,9 @@ class Settings:
     prometheus_url: str | None = None
     prometheus_timeout: float = 10.0
     prometheus_job_id_label: str | None = None
+    risk: float = 0.005
+    node_memory: str | None = None
+    node_cores: float | None = None
 
 
 def parse_bool(field: str, value: object) -> bool:
@@ -193,4 +216,7 @@ def load_settings() -> Settings:
         prometheus_url=get("prometheus_url") or None,
         prometheus_timeout=number("prometheus_timeout", float),
         prometheus_job_id_label=get("prometheus_job_id_label") or None,
+        risk=number("risk", float),
+        node_memory=get("node_memory") or None,
+        node_cores=number("node_cores", float) if get("node_cores") else None,
     )

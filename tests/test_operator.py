@@ -181,3 +181,42 @@ def test_templated_arguments_are_checked_after_rendering() -> None:
     )
 
     assert op.sizing["sizing_mode"] == "{{ var.value.mode }}"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"risk": 0.7}, "risk"),
+        ({"risk": "often"}, "risk"),
+        ({"node_memory": "61g", "node_cores": "lots"}, "node_cores"),
+        ({"node_memory": "61.5g", "node_cores": 15}, "node_memory"),
+    ],
+)
+def test_bad_policy_arguments_name_the_field(arguments: dict[str, Any], field: str) -> None:
+    with pytest.raises(SizingConfigError, match=field):
+        EmrContainerOperator(task_id="t", **arguments, **JOB)
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_risk_and_node_shape_reach_the_recommender(
+    mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]
+) -> None:
+    seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    op = EmrContainerOperator(
+        task_id="sized",
+        dry_run=False,
+        timezone="Asia/Seoul",
+        risk=0.01,
+        node_memory="30g",
+        node_cores=8,
+        **JOB,
+    )
+
+    op.execute(task_context)
+
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    assert audit["arguments"]["risk"] == 0.01
+    assert (
+        audit["basis"]["node_fit"]["executors_per_node"]
+        == 30 * 1024 // audit["recommendation"]["pod_memory_mib"]
+    )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import click
 
 from airflow_emr_sizing import __version__
+from airflow_emr_sizing.cli.backtest import backtest
 from airflow_emr_sizing.cli.eventlog import eventlog
+from airflow_emr_sizing.cli.explain import explain
 from airflow_emr_sizing.cli.signature import signature
 
 __all__ = ["main"]
@@ -23,3 +25,5 @@ def main() -> None:
 
 main.add_command(signature)
 main.add_command(eventlog)
+main.add_command(backtest)
+main.add_command(explain)

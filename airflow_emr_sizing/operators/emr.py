@@ -26,7 +26,7 @@ from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
 from airflow_emr_sizing.outcome import TERMINAL_STATES, observation_from_job_run
 from airflow_emr_sizing.plan import SizingOptions, SizingPlan, call_with_timeout, plan_sizing
 from airflow_emr_sizing.quantities import parse_cores, parse_memory_mib
-from airflow_emr_sizing.recommender import Bounds, Policy
+from airflow_emr_sizing.recommender import Bounds, NodeShape, Policy
 from airflow_emr_sizing.settings import MODES, Settings, load_settings, parse_bool
 from airflow_emr_sizing.signature import Signature
 from airflow_emr_sizing.spark_conf import read_job_conf
@@ -64,6 +64,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         key), and its executors' usage is read from there after the run.
     :param event_log_metrics: with ``event_log_dir``, also turn on event logging and the executor
         metrics it needs, keeping keys the job sets itself (never in dry run).
+    :param risk: acceptable share of runs needing more memory than recommended (default
+        ``[emr_sizing] risk``, 0.005): lower is safer and bigger.
+    :param node_memory: allocatable memory of one node (e.g. ``"61g"``) and
+    :param node_cores: its allocatable cores: when both are given, executor sizes are rounded up so
+        whole executors fill a node, and never exceed one.
     """
 
     aws_hook_class = SizedEmrContainerHook
@@ -84,6 +89,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         max_executor_cores: float | str | None = None,
         event_log_dir: str | None = None,
         event_log_metrics: bool | str | None = None,
+        risk: float | str | None = None,
+        node_memory: str | None = None,
+        node_cores: float | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -99,6 +107,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             "max_executor_memory": max_executor_memory,
             "min_executor_cores": min_executor_cores,
             "max_executor_cores": max_executor_cores,
+            "risk": risk,
+            "node_memory": node_memory,
+            "node_cores": node_cores,
             "event_log_dir": event_log_dir,
             "event_log_metrics": event_log_metrics,
         }
@@ -117,6 +128,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         if _literal(self.sizing.get("dry_run")):
             parse_bool("dry_run", self.sizing["dry_run"])
         _bounds(self.sizing)
+        if _literal(self.sizing.get("risk")):
+            _risk(self.sizing["risk"])
+        node_memory, node_cores = self.sizing.get("node_memory"), self.sizing.get("node_cores")
+        if _literal(node_memory) and _literal(node_cores):
+            _node(node_memory, node_cores)
 
     # -- execute ---------------------------------------------------------------------------------
 
@@ -183,7 +199,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             label_key=settings.label_key,
             store_timeout=settings.store_timeout,
             bounds=_bounds(given),
-            policy=Policy(min_samples=settings.min_samples),
+            policy=_policy(given, settings),
             store=StoreLocation(given.get("store_conn_id") or settings.store_conn_id, settings.store_path),
             event_log_dir=_run_event_log_dir(event_log_base, context) if event_log_base else None,
             event_log_metrics=parse_bool("event_log_metrics", given["event_log_metrics"])
@@ -370,6 +386,36 @@ def _bounds(given: dict[str, Any]) -> Bounds:
         min_cores=cores("min_executor_cores"),
         max_cores=cores("max_executor_cores"),
     )
+
+
+def _policy(given: dict[str, Any], settings: Settings) -> Policy:
+    """The recommender's policy: the task's risk and node shape, else ``[emr_sizing]``'s."""
+    return Policy(
+        risk=_risk(given.get("risk", settings.risk)),
+        min_samples=settings.min_samples,
+        node=_node(
+            given.get("node_memory", settings.node_memory), given.get("node_cores", settings.node_cores)
+        ),
+    )
+
+
+def _risk(value: Any) -> float:
+    try:
+        risk = float(value)
+    except (TypeError, ValueError) as err:
+        raise SizingConfigError("risk", value, "expected a number such as 0.005") from err
+    if not 0 < risk < 0.5:
+        raise SizingConfigError("risk", value, "must be between 0 and 0.5 (a share of runs)")
+    return risk
+
+
+def _node(memory: Any, cores: Any) -> NodeShape | None:
+    if not memory and not cores:
+        return None
+    if not (memory and cores):
+        field = "node_cores" if memory else "node_memory"
+        raise SizingConfigError(field, None, "node fit needs both node_memory and node_cores")
+    return NodeShape(parse_memory_mib("node_memory", memory), parse_cores("node_cores", cores))
 
 
 def _dag_timezone(op: SizedEmrContainerOperator) -> str:

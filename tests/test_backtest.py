@@ -1,0 +1,293 @@
+"""The backtest: the contract's input and output, the closed loop, and the summary's arithmetic."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from airflow_emr_sizing.backtest import HistoryError, HistoryRun, StoreSizer, parse_history, replay, summarize
+from airflow_emr_sizing.cli import main
+from airflow_emr_sizing.recommender import NoRecommendation, Recommendation
+from airflow_emr_sizing.signature import Signature
+from airflow_emr_sizing.spark_conf import ExecutorSize
+from airflow_emr_sizing.store import Observation
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+from histories import generate
+
+CONF = {
+    "spark.executor.memory": "8g",
+    "spark.executor.instances": "10",
+    "spark.dynamicAllocation.enabled": "false",
+}
+
+
+def line(run_id: str, started_at: str, peak: int | None = 3000, **more: Any) -> str:
+    data = {
+        "run_id": run_id,
+        "app_name": "dw-blog-load",
+        "started_at": started_at,
+        "spark_conf": CONF,
+        **more,
+    }
+    if peak is not None:
+        data["peak_pod_memory_mib"] = peak
+    return json.dumps(data)
+
+
+# --- input ----------------------------------------------------------------------------------------
+
+
+def test_the_contract_example_parses_with_defaults_and_unknown_fields_ignored() -> None:
+    runs, invalid = parse_history([line("jr-1", "2026-03-06T14:00:00+09:00", whatever="x"), ""])
+
+    (run,) = runs
+    assert invalid == 0
+    assert (run.executors, run.duration_s, run.oom, run.peak_heap_mib) == (10, 3600.0, False, None)
+    assert run.configured().pod_memory_mib == 8192 + 819
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [
+        ("{not json", "line 2"),
+        (
+            json.dumps({"run_id": "x", "app_name": "a", "started_at": "2026-03-06T14:00:00+09:00"}),
+            "spark_conf",
+        ),
+        (line("x", "2026-03-06T14:00:00"), "no UTC offset"),
+        (line("x", "2026-03-06T14:00:00+09:00", peak=None, peak_heap_mib="lots"), "peak_heap_mib"),
+    ],
+)
+def test_a_malformed_line_is_an_error_naming_it(bad: str, problem: str) -> None:
+    good = line("ok", "2026-03-06T13:00:00+09:00")
+    with pytest.raises(HistoryError, match="line 2") as err:
+        parse_history([good, bad])
+    assert problem in str(err.value)
+    runs, invalid = parse_history([good, bad], skip_invalid=True)
+    assert (len(runs), invalid) == (1, 1)
+
+
+# --- replay ---------------------------------------------------------------------------------------
+
+
+class Spy:
+    """A sizer that recommends a fixed pod size and remembers what it was shown, in order."""
+
+    def __init__(self, pod: int | None) -> None:
+        self.pod, self.seen, self.learnt = pod, [], []  # type: ignore[var-annotated]
+
+    def size(self, run: HistoryRun, signature: Signature, configured: ExecutorSize) -> Any:
+        self.seen.append((run.run_id, [o.job_id for o in self.learnt]))
+        if self.pod is None:
+            return NoRecommendation("spy")
+        return Recommendation(self.pod - 1024, 1024, self.pod, None, self.pod - 500, 0.0, {"level": "spy"})
+
+    def learn(self, observation: Observation) -> None:
+        self.learnt.append(observation)
+
+
+def test_runs_replay_in_start_order_seeing_only_earlier_runs() -> None:
+    lines = [line(f"jr-{h}", f"2026-03-06T{h:02d}:00:00+09:00") for h in (5, 1, 3)]
+    spy = Spy(4096)
+
+    list(replay(parse_history(lines)[0], spy, "Asia/Seoul"))
+
+    assert spy.seen == [("jr-1", []), ("jr-3", ["jr-1"]), ("jr-5", ["jr-1", "jr-3"])]
+
+
+def test_an_undersized_run_teaches_an_oom_at_its_size_not_its_peak() -> None:
+    runs = parse_history(
+        [
+            line("small", "2026-03-06T01:00:00+09:00", peak=5000),
+            line("fine", "2026-03-06T02:00:00+09:00", peak=3000),
+        ]
+    )[0]
+    spy = Spy(4096)
+
+    outcomes = list(replay(runs, spy, "Asia/Seoul"))
+
+    assert [o.under_provisioned for o in outcomes] == [True, False]
+    oom, ok = spy.learnt
+    assert (oom.oom, oom.pod_memory_mib, oom.peak_pod_memory_mib, oom.predicted_peak_mib) == (
+        True,
+        4096,
+        None,
+        3596,
+    )
+    assert (ok.oom, ok.peak_pod_memory_mib) == (False, 3000)
+
+
+def test_without_a_recommendation_the_configured_size_is_used_and_judged() -> None:
+    runs = parse_history([line("big", "2026-03-06T01:00:00+09:00", peak=9500)])[0]  # configured pod is 9011
+
+    (outcome,) = replay(runs, Spy(None), "Asia/Seoul")
+
+    assert outcome.recommendation is None
+    assert outcome.pod_memory_mib == 9011
+    assert outcome.under_provisioned is True
+    assert outcome.to_json()["recommended"] is None
+
+
+def test_summary_arithmetic_matches_the_contract() -> None:
+    runs = parse_history(
+        [
+            line("a", "2026-03-06T01:00:00+09:00", peak=3000, duration_s=1800, executors=4),
+            line("b", "2026-03-06T02:00:00+09:00", peak=5000, duration_s=3600, executors=10),
+        ]
+    )[0]
+
+    summary = summarize(replay(runs, Spy(4096), "Asia/Seoul"))
+
+    def gibh(mib: float, executors: int, seconds: float) -> float:
+        return mib / 1024 * executors * seconds / 3600
+
+    configured = gibh(9011, 4, 1800) + gibh(9011, 10, 3600)
+    sized = gibh(4096, 4, 1800) + gibh(4096, 10, 3600)
+    need = gibh(3000, 4, 1800) + gibh(5000, 10, 3600)
+    assert summary["runs"] == summary["recommended_runs"] == 2
+    assert summary["configured"]["requested_pod_gib_hours"] == pytest.approx(configured, abs=0.01)
+    assert summary["sized"]["requested_pod_gib_hours"] == pytest.approx(sized, abs=0.01)
+    assert summary["need"]["used_pod_gib_hours"] == pytest.approx(need, abs=0.01)
+    assert summary["sized"]["under_provisioned_runs"] == 1
+    assert summary["configured"]["oom_runs"] == 0
+    assert summary["savings_pct"] == pytest.approx(100 * (1 - sized / configured), abs=0.01)
+
+
+def test_the_recommender_learns_over_a_generated_history() -> None:
+    runs = [HistoryRun.from_json(r) for r in generate(seed=5, weeks=3) if r["app_name"] == "dw-blog-load"]
+
+    outcomes = list(replay(runs, StoreSizer(), "Asia/Seoul", "KR"))
+    summary = summarize(outcomes)
+
+    late = [o for o in outcomes[-168:]]  # the last week
+    assert all(o.recommendation is not None for o in late)
+    assert summary["sized"]["ratio_to_need"] < summary["configured"]["ratio_to_need"] / 2
+    assert summary["sized"]["under_provisioned_pct"] < 2
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def history_file(tmp_path: Path) -> Path:
+    path = tmp_path / "history.jsonl"
+    runs = [r for r in generate(seed=9, weeks=2) if r["app_name"] in ("dw-blog-load", "dw-daily-agg")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    return path
+
+
+def test_cli_prints_the_contract_summary_and_writes_per_run_lines(history_file: Path, tmp_path: Path) -> None:
+    output = tmp_path / "per-run.jsonl"
+    args = [
+        "backtest",
+        str(history_file),
+        "--timezone",
+        "Asia/Seoul",
+        "--holidays",
+        "KR",
+        "--output",
+        str(output),
+    ]
+
+    result = CliRunner().invoke(main, [*args, "--format", "json"])
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert {"runs", "recommended_runs", "configured", "sized", "need", "savings_pct"} <= set(summary)
+    assert {"requested_pod_gib_hours", "oom_runs"} <= set(summary["configured"])
+    assert {"requested_pod_gib_hours", "under_provisioned_runs"} <= set(summary["sized"])
+    lines = [json.loads(x) for x in output.read_text().splitlines()]
+    assert len(lines) == summary["runs"] == len(history_file.read_text().splitlines())
+    first = lines[0]
+    assert set(first) == {
+        "run_id",
+        "signature_key",
+        "signature_hash",
+        "recommended",
+        "basis",
+        "under_provisioned",
+    }
+    sized = next(x for x in lines if x["recommended"])
+    assert set(sized["recommended"]) == {
+        "executor_memory_mib",
+        "executor_memory_overhead_mib",
+        "pod_memory_mib",
+        "executor_request_cores",
+    }
+    assert {"level", "samples"} <= set(sized["basis"])
+
+
+def test_cli_text_table_and_invalid_lines(history_file: Path) -> None:
+    with history_file.open("a") as handle:
+        handle.write("{broken\n")
+
+    failed = CliRunner().invoke(main, ["backtest", str(history_file)])
+    skipped = CliRunner().invoke(main, ["backtest", str(history_file), "--skip-invalid"])
+
+    assert failed.exit_code == 1 and "line" in failed.output
+    assert skipped.exit_code == 0
+    assert "dw-daily-agg" in skipped.output and "skipped 1 invalid line" in skipped.output
+
+
+def test_eventlog_output_feeds_backtest(tmp_path: Path) -> None:
+    fixture = Path(__file__).parent / "fixtures" / "eventlogs" / "aggregation"
+    summary = CliRunner().invoke(main, ["eventlog", str(fixture), "--format", "json"])
+    assert summary.exit_code == 0, summary.output
+    data = json.loads(summary.output)
+    runs = [{**data, "run_id": f"r{i}", "started_at": f"2026-03-0{i + 1}T14:00:00+09:00"} for i in range(3)]
+
+    parsed, invalid = parse_history([json.dumps(r) for r in runs])
+
+    assert invalid == 0 and len(parsed) == 3
+    assert parsed[0].peak_pod_memory_mib == data["peak_pod_memory_mib"]
+
+
+def test_explain_shows_the_history_and_basis_behind_a_signature(tmp_path: Path) -> None:
+    from airflow_emr_sizing.sql_store import SqlStore
+
+    runs = [HistoryRun.from_json(r) for r in generate(seed=4, weeks=3) if r["app_name"] == "dw-blog-load"]
+    sizer = StoreSizer()
+    outcomes = list(replay(runs, sizer, "Asia/Seoul", "KR"))
+    store_path = tmp_path / "store.db"
+    store = SqlStore(f"sqlite:///{store_path}")
+    last = outcomes[-1]
+    for observation in sizer.store.app_history("dw-blog-load", limit=10_000):
+        if observation.job_id != last.run.run_id:  # as the store stood when the last run was sized
+            store.record(observation)
+    store.remember_signature(last.signature)
+    at = last.run.started_at.isoformat()
+    args = ["explain", last.signature.hash, "--store-path", str(store_path), "--at", at]
+
+    as_json = CliRunner().invoke(main, [*args, "--format", "json"])
+    as_text = CliRunner().invoke(main, args)
+    by_key = CliRunner().invoke(
+        main, ["explain", last.signature.key, "--store-path", str(store_path), "--at", at, "--format", "json"]
+    )
+
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.output)
+    assert report["signature"] == {
+        "key": last.signature.key,
+        "hash": last.signature.hash,
+        "app_name": "dw-blog-load",
+    }
+    assert report["recommendation"]["pod_memory_mib"] == last.recommendation.pod_memory_mib  # type: ignore[union-attr]
+    assert report["basis"]["level"] == last.basis["level"]
+    assert len(report["history"]) == 2  # the earlier weekly runs of that signature
+    assert json.loads(by_key.output)["signature"]["hash"] == last.signature.hash
+    assert "level" in as_text.output and "history" in as_text.output
+
+
+def test_explain_of_an_unknown_signature_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["explain", "nope-day-1-hour-1-dra-off-exec-1", "--store-path", str(tmp_path / "s.db")]
+    )
+
+    assert result.exit_code == 1
+    assert "no runs recorded" in result.output
