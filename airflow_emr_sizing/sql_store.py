@@ -277,23 +277,14 @@ def _observation_of(row: Any) -> Observation:
         predicted_drift,
     ) = row
     pod, heap, request_cores, executors, duration, peak, peak_heap, cpu = sizes
-    problem = None
     if not isinstance(started_at, datetime):
-        problem = f"started_at={started_at!r}"
-    for name, value in (("pod_memory_mib", pod), ("heap_mib", heap), ("executors", executors),
-                        ("peak_pod_memory_mib", peak), ("peak_heap_mib", peak_heap),
-                        ("predicted_peak_mib", predicted)):  # fmt: skip
+        raise StoreError(f"corrupt history row for job {job_id!r}: started_at={started_at!r}")
+    for value in (pod, heap, executors, peak, peak_heap, predicted):
         if value is not None and (type(value) is not int or value < 0):
-            problem = f"{name}={value!r}"
-    for name, value in (
-        ("request_cores", request_cores),
-        ("duration_s", duration),
-        ("cpu_used_cores_p90", cpu),
-    ):
-        if value is not None and not isinstance(value, int | float):
-            problem = f"{name}={value!r}"
-    if problem:
-        raise StoreError(f"corrupt history row for job {job_id!r}: {problem}")
+            raise StoreError(f"corrupt history row for job {job_id!r}: {value!r} where a size belongs")
+    for value in (request_cores, duration, cpu, predicted_drift):
+        if value is not None and type(value) is not float and type(value) is not int:
+            raise StoreError(f"corrupt history row for job {job_id!r}: {value!r} where a number belongs")
     return Observation(
         job_id,
         signature_hash,

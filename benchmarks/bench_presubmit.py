@@ -1,7 +1,8 @@
 """Pre-submit overhead: sized vs plain EmrContainerOperator.execute() against the same moto backend.
 
-The sized operator reads a SQLite store holding 1M observations (the signature under test has 10k
-of them); both operators submit through the same moto server and do not wait for completion, so
+The sized operator reads a SQLite store holding 1M observations of the job (hourly runs, each
+with its usage and the estimate it was planned with, so the recommender does its full work); both
+operators submit through the same moto server and do not wait for completion, so
 the difference is what sizing adds before StartJobRun. Each measurement runs from the call of
 ``execute()`` to the moment StartJobRun has returned (work after submission, like recording the
 signature mapping, does not delay the job and is left out; the whole ``execute()`` is printed too).
@@ -17,15 +18,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from common import BENCH_HOME, interleaved, setup_airflow
+from big_store import store_path
+from common import interleaved, setup_airflow
 
 TARGET = 1.10
 TOTAL_ROWS = 1_000_000
-TARGET_SIGNATURE_ROWS = 10_000
-SIGNATURES = 1_000
 
 
 class _TaskInstance:
@@ -35,43 +34,6 @@ class _TaskInstance:
         self.last = value
 
 
-def build_store(path: str, signature_hash: str) -> None:
-    """Write TOTAL_ROWS observations once; reused by later runs (checked by row count)."""
-    import sqlalchemy as sa
-
-    from airflow_emr_sizing.sql_store import SqlStore, observations
-
-    store = SqlStore(f"sqlite:///{path}")
-    engine = store._engine
-    with engine.connect() as conn:
-        if conn.execute(sa.select(sa.func.count()).select_from(observations)).scalar_one() >= TOTAL_ROWS:
-            return
-    started = time.perf_counter()
-    t0 = datetime(2025, 1, 1, tzinfo=timezone.utc)
-    chunk: list[dict[str, Any]] = []
-    with engine.begin() as conn:
-        for i in range(TOTAL_ROWS):
-            own = i < TARGET_SIGNATURE_ROWS
-            chunk.append(
-                {
-                    "job_id": f"jr-{i:07d}",
-                    "signature_hash": signature_hash if own else f"s1-other{i % SIGNATURES:04d}",
-                    "app_name": "dw-blog-load" if own else f"app-{i % 50}",
-                    "started_at": t0 + timedelta(minutes=i),
-                    "state": "COMPLETED",
-                    "oom": False,
-                    "pod_memory_mib": 9011,
-                    "peak_pod_memory_mib": 3000 + (i * 7919) % 2000,
-                    "cpu_used_cores_p90": 1.0 + (i % 10) / 10,
-                    "source": "bench",
-                }
-            )
-            if len(chunk) == 50_000:
-                conn.execute(observations.insert(), chunk)
-                chunk = []
-    print(f"[presubmit] wrote {TOTAL_ROWS:,} observations in {time.perf_counter() - started:.0f} s")
-
-
 def main() -> tuple[str, float, float]:
     setup_airflow()
     import pendulum
@@ -79,17 +41,13 @@ def main() -> tuple[str, float, float]:
     from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as Plain
 
     from airflow_emr_sizing.operators.emr import EmrContainerOperator as Sized
-    from airflow_emr_sizing.signature import build_signature
     from airflow_emr_sizing.testing import MotoEmrContainers
 
     moto = MotoEmrContainers().start()
     try:
-        logical_date = pendulum.datetime(2026, 3, 6, 14, tz="Asia/Seoul")
-        spec = {"spark.executor.instances": "10", "spark.dynamicAllocation.enabled": "false"}
-        signature = build_signature("dw-blog-load", logical_date, "Asia/Seoul", spec, "KR")
-        store_path = str(BENCH_HOME / "store-1m.db")
-        build_store(store_path, signature.hash)
-        os.environ["AIRFLOW__EMR_SIZING__STORE_PATH"] = store_path
+        now = pendulum.now("UTC").replace(minute=5, second=0, microsecond=0)
+        logical_date = now
+        os.environ["AIRFLOW__EMR_SIZING__STORE_PATH"] = store_path(TOTAL_ROWS, now)
 
         job = {
             "name": "dw-blog-load",
