@@ -185,6 +185,22 @@ class InMemoryStore:
     def lookup_signature(self, signature_hash: str) -> SignatureRecord | None:
         return self._signatures.get(signature_hash)
 
+    def prune(self, *, keep_last: int | None, older_than: datetime | None, dry_run: bool = False) -> int:
+        with self._lock:
+            newest_first = sorted(self._runs.values(), key=lambda o: (o.started_at, o.job_id), reverse=True)
+            seen: dict[str, int] = {}
+            doomed = []
+            for o in newest_first:
+                seen[o.signature_hash] = rank = seen.get(o.signature_hash, 0) + 1
+                if (keep_last is not None and rank > keep_last) or (
+                    older_than is not None and o.started_at < older_than
+                ):
+                    doomed.append(o.job_id)
+            if not dry_run:
+                for job_id in doomed:
+                    del self._runs[job_id]
+        return len(doomed)
+
     def close(self) -> None:
         pass
 

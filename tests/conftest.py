@@ -80,3 +80,49 @@ def task_context() -> dict[str, Any]:
         "ti": RecordingTaskInstance(),
         "logical_date": pendulum.datetime(2026, 3, 6, 14, tz="Asia/Seoul"),
     }
+
+
+# -- PostgreSQL and the reliability report ---------------------------------------------------------
+
+_PROOFS = pytest.StashKey[dict[str, int]]()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A throwaway PostgreSQL server from the machine's binaries; CI fails loudly without one."""
+    from airflow_emr_sizing.testing_postgres import ThrowawayPostgres, find_postgres_bin
+
+    if find_postgres_bin() is None:
+        message = "PostgreSQL server binaries not found (apt-get install postgresql; .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}: required in CI", pytrace=False)
+        pytest.skip(message)
+    server = ThrowawayPostgres().start_server()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres: Any, request: pytest.FixtureRequest) -> str:
+    """A new empty database on the session's server, for this test only."""
+    name = f"t{abs(hash(request.node.nodeid)) % 10**12}_{os.getpid()}"
+    return str(postgres.create_database(name))
+
+
+@pytest.fixture
+def proved(request: pytest.FixtureRequest) -> Any:
+    """``proved("what was shown", n)``: add ``n`` to a count printed at the end of the run."""
+    proofs = request.config.stash.setdefault(_PROOFS, {})
+
+    def add(what: str, count: int = 1) -> None:
+        proofs[what] = proofs.get(what, 0) + count
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    proofs = config.stash.get(_PROOFS, {})
+    if proofs:
+        terminalreporter.section("reliability: what this run proved")
+        for what, count in proofs.items():
+            terminalreporter.write_line(f"{count:>10,}  {what}")
