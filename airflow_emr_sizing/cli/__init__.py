@@ -9,6 +9,9 @@ from __future__ import annotations
 import click
 
 from airflow_emr_sizing import __version__
+from airflow_emr_sizing.cli.audit import audit
+from airflow_emr_sizing.cli.history import history
+from airflow_emr_sizing.cli.prune import prune
 from airflow_emr_sizing.cli.signature import signature
 
 __all__ = ["main"]
@@ -21,3 +24,6 @@ def main() -> None:
 
 
 main.add_command(signature)
+main.add_command(history)
+main.add_command(audit)
+main.add_command(prune)
