@@ -219,15 +219,33 @@ class StoreLocation:
 def open_store(conn_id: str | None = None, path: str | None = None) -> MetricsStore:
     """Open the configured store: an Airflow connection if given, else the SQLite file at ``path``.
 
+    A connection of type ``aws`` with ``{"emr_sizing_table": ...}`` in its extra is a DynamoDB
+    store; ``sqlite``, ``postgres`` and ``mysql`` connections (or an extra ``sqlalchemy_url``) are SQL.
+
     Raises :class:`StoreError` when the store cannot be used; callers decide how to degrade.
     """
-    from airflow_emr_sizing.sql_store import SqlStore, url_from_connection
+    from airflow_emr_sizing.sql_store import SqlStore, sql_url
 
     if conn_id:
-        return SqlStore(url_from_connection(conn_id))
+        conn = _connection(conn_id)
+        if conn.conn_type == "aws":  # DynamoDB: the table is named in the connection's extra
+            from airflow_emr_sizing.dynamodb_store import DynamoDBStore
+            from airflow_emr_sizing.settings import load_settings
+
+            return DynamoDBStore.from_connection(conn, load_settings().retention_days)
+        return SqlStore(sql_url(conn))
     if not path:
         raise StoreError("no store configured: set store_conn_id or [emr_sizing] store_path")
     return SqlStore(f"sqlite:///{path}")
+
+
+def _connection(conn_id: str) -> Any:
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as err:  # not found, secrets backend down: the store cannot be used
+        raise StoreError(f"cannot read store connection {conn_id!r}: {err}") from err
 
 
 def utc(moment: datetime) -> datetime:

@@ -126,3 +126,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.section("reliability: what this run proved")
         for what, count in proofs.items():
             terminalreporter.write_line(f"{count:>10,}  {what}")
+
+
+@pytest.fixture
+def dynamodb_table(moto_emr: Any, request: pytest.FixtureRequest) -> str:
+    """A table name of its own for this test, on the session's moto server (created on first use)."""
+    return f"emr-sizing-{abs(hash(request.node.nodeid)) % 10**12}"

@@ -22,7 +22,10 @@ SIGNATURE = build_signature("dw-blog-load", NOW, "Asia/Seoul", {"spark.executor.
 
 
 def seed(url: str, runs: int = 5) -> None:
-    store = SqlStore(url)
+    seed_store(SqlStore(url), runs)
+
+
+def seed_store(store: Any, runs: int = 5) -> None:
     store.remember_signature(SIGNATURE)
     for i in range(runs):
         store.record(
@@ -36,9 +39,16 @@ def cli(*args: str) -> Any:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "dynamodb"])
 def where(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The store seeded, and the CLI arguments that name it."""
+    if request.param == "dynamodb":
+        from airflow_emr_sizing.store import open_store
+
+        extra = {"emr_sizing_table": request.getfixturevalue("dynamodb_table"), "region_name": "us-east-1"}
+        monkeypatch.setenv("AIRFLOW_CONN_SIZING_DDB", json.dumps({"conn_type": "aws", "extra": extra}))
+        seed_store(open_store("sizing_ddb"))
+        return ["--conn-id", "sizing_ddb"]
     if request.param == "sqlite":
         path = tmp_path / "store.db"
         seed(f"sqlite:///{path}")

@@ -28,11 +28,16 @@ def obs(job_id: str, hours: int = 0, signature: str = "s1-aaa", **fields: object
     )  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "dynamodb"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], MetricsStore]:
     if request.param == "memory":
         shared = InMemoryStore()
         return lambda: shared
+    if request.param == "dynamodb":
+        from airflow_emr_sizing.dynamodb_store import DynamoDBStore
+
+        table = request.getfixturevalue("dynamodb_table")
+        return lambda: DynamoDBStore(table, region_name="us-east-1")
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_url")
         return lambda: SqlStore(url)
@@ -197,3 +202,35 @@ def test_prune_keeps_the_newest_runs_of_each_signature_and_drops_old_ones(
     assert prune(store, RetentionPolicy(keep_last=4, max_age_days=2 / 24), now=now) == 2 * 2
     assert [o.job_id for o in store.history("s1-aaa")] == ["a-9", "a-8"]
     assert prune(store, RetentionPolicy(), now=now) == 0
+
+
+def test_app_history_pools_an_apps_signatures_and_filters_by_resource_spec(
+    make_store: Callable[[], MetricsStore],
+) -> None:
+    store = make_store()
+    long_name = 'ü\'"\n{job=~".*"} ; DROP TABLE x; --' + "".join(chr(0x4E00 + i % 500) for i in range(3_500))
+    for app in ("app", long_name):
+        for hour in range(6):
+            spec = "dra-off-exec-10" if hour % 2 else "dra-on-min-1-max-" + "9" * 5000
+            store.record(
+                Observation(
+                    f"{len(app)}-{hour}",
+                    f"s1-{hour % 3}",
+                    app,
+                    T0 + timedelta(hours=hour),
+                    resource_spec=spec,
+                )
+            )
+
+    for app in ("app", long_name):
+        assert [o.job_id for o in store.app_history(app, limit=4)] == [
+            f"{len(app)}-{h}" for h in (5, 4, 3, 2)
+        ]
+        odd = store.app_history(app, resource_spec="dra-off-exec-10")
+        assert [o.job_id for o in odd] == [f"{len(app)}-{h}" for h in (5, 3, 1)]
+        assert {o.app_name for o in odd} == {app}
+        since = store.app_history(
+            app, resource_spec="dra-on-min-1-max-" + "9" * 5000, since=T0 + timedelta(hours=1)
+        )
+        assert [o.job_id for o in since] == [f"{len(app)}-{h}" for h in (4, 2)]
+    assert store.app_history("ap") == []
