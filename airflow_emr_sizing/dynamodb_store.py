@@ -79,9 +79,9 @@ class DynamoDBStore:
             from airflow.providers.amazon.aws.hooks.dynamodb import DynamoDBHook
             from botocore.config import Config  # type: ignore[import-untyped]
 
-            config = Config(
-                connect_timeout=3, read_timeout=10, retries={"mode": "standard", "max_attempts": 3}
-            )
+            # one retry at most: the submit path gives the whole lookup [emr_sizing] store_timeout
+            retries = {"mode": "standard", "total_max_attempts": 2}
+            config = Config(connect_timeout=2, read_timeout=5, retries=retries)
             self._hook = DynamoDBHook(
                 aws_conn_id=aws_conn_id, region_name=region_name, table_name=table_name, config=config
             )
