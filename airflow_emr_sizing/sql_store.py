@@ -222,7 +222,8 @@ class SqlStore:
         if since is not None:
             query = query.where(observations.c.started_at >= utc(since))
         try:
-            with self._engine.connect() as conn:
+            # one statement: no transaction to open and roll back (two round trips on a server)
+            with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 rows = conn.execute(query).all()
         except Exception as err:
             raise StoreError(f"cannot read history from {self.description}: {err}") from err

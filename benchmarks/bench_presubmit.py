@@ -39,7 +39,7 @@ def build_store(path: str, signature_hash: str) -> None:
     """Write TOTAL_ROWS observations once; reused by later runs (checked by row count)."""
     import sqlalchemy as sa
 
-    from airflow_emr_sizing.sql_store import SqlStore, observations
+    from airflow_emr_sizing.sql_store import SqlStore, _digest, observations
 
     store = SqlStore(f"sqlite:///{path}")
     engine = store._engine
@@ -64,6 +64,7 @@ def build_store(path: str, signature_hash: str) -> None:
                     "peak_pod_memory_mib": 3000 + (i * 7919) % 2000,
                     "cpu_used_cores_p90": 1.0 + (i % 10) / 10,
                     "source": "bench",
+                    "app_key": _digest("dw-blog-load" if own else f"app-{i % 50}"),
                 }
             )
             if len(chunk) == 50_000:

@@ -13,10 +13,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_parse
 import bench_presubmit
+import bench_store_lookup
 
 
 def main() -> int:
-    results = [bench_presubmit.main(), bench_parse.main()]
+    results = [bench_presubmit.main(), bench_parse.main(), *bench_store_lookup.main()]
     print()
     for name, ratio, target in results:
         verdict = "ok" if ratio <= target else "OVER TARGET"
