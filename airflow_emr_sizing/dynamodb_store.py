@@ -256,9 +256,10 @@ class DynamoDBStore:
             raise StoreError(f"cannot read history from {self.description}: {err}") from err
         return runs
 
-    def _items(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _items(self, request: dict[str, Any], operation: str = "query") -> Iterator[dict[str, Any]]:
+        """The items of a ``query`` or ``scan``, page after page."""
         while True:
-            page = self._table.query(**request)
+            page = getattr(self._table, operation)(**request)
             yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
@@ -323,12 +324,7 @@ class DynamoDBStore:
             "FilterExpression": "attribute_exists(job_id) AND NOT begins_with(sk, :hash)",
             "ExpressionAttributeValues": {":hash": "#"},
         }
-        while True:
-            page = self._table.scan(**request)
-            yield from page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return
-            request = {**request, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+        return self._items(request, "scan")
 
     def close(self) -> None:
         """boto3 clients hold no connection to release per use."""
