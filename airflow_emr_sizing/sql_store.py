@@ -156,7 +156,7 @@ class SqlStore:
         if version == SCHEMA_VERSION:
             return  # the common case: one indexed read, no DDL checks
         self._check_not_newer(version)
-        with self._engine.begin() as conn, _schema_lock(conn):
+        with self._engine.connect() as conn, _schema_transaction(conn):
             version = _schema_version(conn)  # again: another process may have been first
             self._check_not_newer(version)
             if version is None:
@@ -308,21 +308,26 @@ def _schema_version(conn: sa.Connection) -> int | None:
 
 
 @contextlib.contextmanager
-def _schema_lock(conn: sa.Connection) -> Iterator[None]:
-    """Serialise schema creation and upgrades across processes (held until the transaction ends)."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
-    elif dialect == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the database's write lock, taken now
-    elif dialect == "mysql":  # a session lock: released explicitly, the connection goes back to a pool
+def _schema_transaction(conn: sa.Connection) -> Iterator[None]:
+    """One transaction holding the schema lock, so processes create or upgrade the schema in turn."""
+    if conn.dialect.name == "mysql":
+        # a session lock, taken before the transaction: InnoDB's snapshot then already shows
+        # what the previous holder committed; released explicitly (the connection is pooled)
         conn.execute(sa.text("SELECT GET_LOCK('emr_sizing_schema', 60)"))
+        conn.commit()
         try:
-            yield
+            with conn.begin():
+                yield
         finally:
             conn.execute(sa.text("SELECT RELEASE_LOCK('emr_sizing_schema')"))
+            conn.commit()
         return
-    yield
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the database's write lock, taken now
+        yield
 
 
 #: An arbitrary constant naming this package's advisory lock in PostgreSQL.

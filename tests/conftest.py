@@ -109,6 +109,27 @@ def postgres_url(postgres: Any, request: pytest.FixtureRequest) -> str:
     return str(postgres.create_database(name))
 
 
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[Any]:
+    """A throwaway MariaDB (the MySQL dialect's test server); CI fails loudly without one."""
+    from airflow_emr_sizing.testing_mysql import ThrowawayMariaDB, find_mariadb
+
+    if find_mariadb() is None:
+        message = "MariaDB server binaries not found (apt-get install mariadb-server; .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}: required in CI", pytrace=False)
+        pytest.skip(message)
+    server = ThrowawayMariaDB().start_server()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def mysql_url(mariadb: Any, request: pytest.FixtureRequest) -> str:
+    """A new empty MySQL database for this test only."""
+    return str(mariadb.create_database(f"t{abs(hash(request.node.nodeid)) % 10**12}_{os.getpid()}"))
+
+
 @pytest.fixture
 def proved(request: pytest.FixtureRequest) -> Any:
     """``proved("what was shown", n)``: add ``n`` to a count printed at the end of the run."""

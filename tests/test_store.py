@@ -28,7 +28,7 @@ def obs(job_id: str, hours: int = 0, signature: str = "s1-aaa", **fields: object
     )  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql", "dynamodb"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mysql", "dynamodb"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], MetricsStore]:
     if request.param == "memory":
         shared = InMemoryStore()
@@ -38,8 +38,8 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], M
 
         table = request.getfixturevalue("dynamodb_table")
         return lambda: DynamoDBStore(table, region_name="us-east-1")
-    if request.param == "postgresql":
-        url = request.getfixturevalue("postgres_url")
+    if request.param in ("postgresql", "mysql"):
+        url = request.getfixturevalue("postgres_url" if request.param == "postgresql" else "mysql_url")
         return lambda: SqlStore(url)
     return lambda: SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
 
