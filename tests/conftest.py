@@ -82,24 +82,28 @@ def task_context() -> dict[str, Any]:
     }
 
 
-# -- PostgreSQL and the reliability report ---------------------------------------------------------
+# -- throwaway database servers, and the reliability report -----------------------------------------
 
 _PROOFS = pytest.StashKey[dict[str, int]]()
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Any]:
-    """A throwaway PostgreSQL server from the machine's binaries; CI fails loudly without one."""
-    from airflow_emr_sizing.testing_postgres import ThrowawayPostgres, find_postgres_bin
-
-    if find_postgres_bin() is None:
-        message = "PostgreSQL server binaries not found (apt-get install postgresql; .ci/run does)"
+def _server(find: Any, make: Any, package: str) -> Iterator[Any]:
+    """A throwaway server from the machine's binaries; CI fails loudly without them."""
+    if find() is None:
+        message = f"{package} server binaries not found (apt-get install {package}; .ci/run does)"
         if os.environ.get("CI"):
             pytest.fail(f"{message}: required in CI", pytrace=False)
         pytest.skip(message)
-    server = ThrowawayPostgres().start_server()
+    server = make().start_server()
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    from airflow_emr_sizing.testing_postgres import ThrowawayPostgres, find_postgres_bin
+
+    yield from _server(find_postgres_bin, ThrowawayPostgres, "postgresql")
 
 
 @pytest.fixture
@@ -111,17 +115,10 @@ def postgres_url(postgres: Any, request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def mariadb() -> Iterator[Any]:
-    """A throwaway MariaDB (the MySQL dialect's test server); CI fails loudly without one."""
+    """MariaDB: the MySQL dialect's test server."""
     from airflow_emr_sizing.testing_mysql import ThrowawayMariaDB, find_mariadb
 
-    if find_mariadb() is None:
-        message = "MariaDB server binaries not found (apt-get install mariadb-server; .ci/run does)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}: required in CI", pytrace=False)
-        pytest.skip(message)
-    server = ThrowawayMariaDB().start_server()
-    yield server
-    server.close()
+    yield from _server(find_mariadb, ThrowawayMariaDB, "mariadb-server")
 
 
 @pytest.fixture
