@@ -15,7 +15,7 @@ demo: $(BIN)/.installed
 	$(BIN)/python example_dags/demo.py
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest  # the tests run the venv's console scripts
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .

@@ -36,7 +36,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
     },
     "store_conn_id": {
         "description": "Airflow connection of the metrics store (sqlite: host = file path; "
-        "postgres). Empty means the SQLite file at store_path.",
+        "postgres; mysql; aws with extra emr_sizing_table for DynamoDB). Empty means the SQLite "
+        "file at store_path.",
         "type": "string",
         "example": "emr_sizing_store",
         "default": "",
@@ -71,6 +72,20 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "type": "string",
         "example": "emr-sizing-signature",
         "default": "emr-sizing-signature",
+    },
+    "retention_days": {
+        "description": "Observations older than this many days are dropped by 'emr-sizing prune' "
+        "and expire by TTL in DynamoDB. 0 keeps them forever.",
+        "type": "integer",
+        "example": "365",
+        "default": "730",
+    },
+    "retention_max_runs_per_signature": {
+        "description": "'emr-sizing prune' keeps at most this many most recent runs of each "
+        "signature. 0 means no cap.",
+        "type": "integer",
+        "example": "500",
+        "default": "1000",
     },
     "min_samples": {
         "description": "Runs of a signature with known peak usage needed before sizing it.",
@@ -171,6 +186,8 @@ class Settings:
     risk: float = 0.005
     node_memory: str | None = None
     node_cores: float | None = None
+    retention_days: int = 730
+    retention_max_runs_per_signature: int = 1000
 
 
 def parse_bool(field: str, value: object) -> bool:
@@ -219,4 +236,6 @@ def load_settings() -> Settings:
         risk=number("risk", float),
         node_memory=get("node_memory") or None,
         node_cores=number("node_cores", float) if get("node_cores") else None,
+        retention_days=number("retention_days", int),
+        retention_max_runs_per_signature=number("retention_max_runs_per_signature", int),
     )

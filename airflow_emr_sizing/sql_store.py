@@ -1,19 +1,26 @@
-"""The SQL metrics store on SQLAlchemy Core: SQLite (the embedded default) and PostgreSQL.
+"""The SQL metrics store on SQLAlchemy Core: SQLite (the embedded default), PostgreSQL and MySQL.
 
 SQLite runs in WAL mode with a busy timeout, so the task processes of one machine can read while
-one writes. A signature's history is an index range scan on ``(signature_hash, started_at)`` and is
-always bounded (most recent N). The schema carries a version; a database written by a newer
-version of this package is refused rather than misread.
+one writes; PostgreSQL (or MySQL) serves many workers. A signature's history is an index range scan
+on ``(signature_hash, started_at)`` and is always bounded (most recent N, none before a date). The
+schema carries a version and upgrades itself in ordered steps (:data:`MIGRATIONS`); a database
+written by a newer version of this package is refused rather than misread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import hashlib
 import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 
 from airflow_emr_sizing.exceptions import StoreError
@@ -22,10 +29,11 @@ from airflow_emr_sizing.store import Observation, SignatureRecord, utc
 if TYPE_CHECKING:
     from airflow_emr_sizing.signature import Signature
 
-__all__ = ["SCHEMA_VERSION", "SqlStore", "url_from_connection"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SqlStore", "sql_url", "url_from_connection"]
 
-SCHEMA_VERSION = 1
 _BUSY_TIMEOUT_MS = 5_000
+#: Timestamps with microseconds everywhere (MySQL's DATETIME drops them unless asked).
+_Timestamp = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql")
 
 metadata = sa.MetaData()
 meta_table = sa.Table(
@@ -41,7 +49,7 @@ signatures = sa.Table(
     sa.Column("key", sa.Text, nullable=False),
     sa.Column("app_name", sa.Text, nullable=False),
     sa.Column("format_version", sa.Integer, nullable=False),
-    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("first_seen", _Timestamp, nullable=False),
 )
 observations = sa.Table(
     "emr_sizing_observations",
@@ -49,11 +57,11 @@ observations = sa.Table(
     sa.Column("job_id", sa.String(128), primary_key=True),
     sa.Column("signature_hash", sa.String(63), nullable=False),
     sa.Column("app_name", sa.Text, nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", _Timestamp, nullable=False),
     sa.Column("day_of_week", sa.SmallInteger),
     sa.Column("hour", sa.SmallInteger),
     sa.Column("holiday", sa.Boolean),
-    sa.Column("resource_spec", sa.String(128)),
+    sa.Column("resource_spec", sa.Text),
     sa.Column("state", sa.String(32), nullable=False),
     sa.Column("oom", sa.Boolean, nullable=False),
     sa.Column("pod_memory_mib", sa.Integer),
@@ -69,12 +77,35 @@ observations = sa.Table(
     sa.Column("predicted_peak_mib", sa.Integer),
     sa.Column("predicted_level", sa.String(32)),
     sa.Column("predicted_drift", sa.Float),
+    # Digests of app_name and resource_spec, for the indexes: the names themselves are free text
+    # of any length, and a B-tree entry is not (PostgreSQL refuses entries over ~2.7 kB).
+    sa.Column("app_key", sa.String(32), nullable=False),
+    sa.Column("spec_key", sa.String(32)),
     # newest-first history is a pure index range scan, tie-breaker included
     sa.Index("ix_emr_sizing_obs_signature_time", "signature_hash", "started_at", "job_id"),
-    sa.Index("ix_emr_sizing_obs_app_time", "app_name", "started_at"),
-    sa.Index("ix_emr_sizing_obs_app_spec_time", "app_name", "resource_spec", "started_at"),
+    sa.Index("ix_emr_sizing_obs_app_time", "app_key", "started_at", "job_id"),
+    sa.Index("ix_emr_sizing_obs_app_spec_time", "app_key", "spec_key", "started_at", "job_id"),
 )
+#: The columns an Observation is read from, in its fields' order (rows are unpacked by position).
+_FIELDS = [c for c in observations.columns if c.name not in ("app_key", "spec_key")]
 _MERGED = [c.name for c in observations.columns if c.name not in ("job_id", "oom")]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One upgrade step of the schema: from ``version - 1`` to ``version``."""
+
+    version: int
+    description: str
+    apply: Callable[[sa.Connection], None]
+
+
+#: The schema's versions after the first, in order. A fresh database is created whole at
+#: :data:`SCHEMA_VERSION`; an older one gets every step above its version, in one transaction
+#: (PostgreSQL and SQLite roll DDL back; MySQL commits DDL as it goes) under a schema lock.
+MIGRATIONS: tuple[Migration, ...] = ()
+#: Version 1 is the schema above; each step of :data:`MIGRATIONS` adds one.
+SCHEMA_VERSION = max([1, *(m.version for m in MIGRATIONS)])
 
 _engines: dict[str, Engine] = {}
 _schema_ready: set[str] = set()
@@ -123,25 +154,42 @@ class SqlStore:
             raise StoreError(f"cannot open store {self.description}: {err}") from err
 
     def _ensure_schema(self) -> None:
-        with self._engine.begin() as conn:
-            row = _schema_version(conn)
-            if row is not None and int(row.value) == SCHEMA_VERSION:
-                return  # the common case: one indexed read, no DDL checks
-            metadata.create_all(conn)
-            row = _schema_version(conn)
-            if row is None:
+        with self._engine.connect() as conn:
+            version = _schema_version(conn)
+        if version == SCHEMA_VERSION:
+            return  # the common case: one indexed read, no DDL checks
+        self._check_not_newer(version)
+        with self._engine.connect() as conn, _schema_transaction(conn):
+            version = _schema_version(conn)  # again: another process may have been first
+            self._check_not_newer(version)
+            if version is None:
+                metadata.create_all(conn)
                 conn.execute(meta_table.insert().values(name="schema_version", value=str(SCHEMA_VERSION)))
-            elif int(row.value) > SCHEMA_VERSION:
+                return
+            for step in sorted(MIGRATIONS, key=lambda m: m.version):
+                if version < step.version <= SCHEMA_VERSION:
+                    step.apply(conn)
+                    version = step.version
+            if version != SCHEMA_VERSION:
                 raise StoreError(
-                    f"store {self.description} has schema version {row.value}, newer than this "
-                    f"package understands ({SCHEMA_VERSION}); upgrade airflow-emr-sizing"
+                    f"store {self.description}: no upgrade path to schema version {SCHEMA_VERSION}"
                 )
+            conn.execute(
+                meta_table.update().where(meta_table.c.name == "schema_version").values(value=str(version))
+            )
+
+    def _check_not_newer(self, version: int | None) -> None:
+        if version is not None and version > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.description} has schema version {version}, newer than this "
+                f"package understands ({SCHEMA_VERSION}); upgrade airflow-emr-sizing"
+            )
 
     def record(self, observation: Observation) -> None:
         values = _row_of(observation)
         try:
             with self._engine.begin() as conn:
-                conn.execute(_upsert(self._engine.dialect.name, values))
+                conn.execute(_upsert(self._engine.dialect.name), values)
         except Exception as err:
             raise StoreError(f"cannot record job {observation.job_id} in {self.description}: {err}") from err
 
@@ -158,14 +206,18 @@ class SqlStore:
         limit: int = 500,
         since: datetime | None = None,
     ) -> list[Observation]:
-        condition = observations.c.app_name == app_name
+        condition = sa.and_(observations.c.app_key == _digest(app_name), observations.c.app_name == app_name)
         if resource_spec is not None:
-            condition = sa.and_(condition, observations.c.resource_spec == resource_spec)
+            condition = sa.and_(
+                condition,
+                observations.c.spec_key == _digest(resource_spec),
+                observations.c.resource_spec == resource_spec,
+            )
         return self._read(condition, limit, since)
 
     def _read(self, condition: Any, limit: int, since: datetime | None) -> list[Observation]:
         query = (
-            sa.select(observations)
+            sa.select(*_FIELDS)
             .where(condition)
             .order_by(observations.c.started_at.desc(), observations.c.job_id.desc())
             .limit(limit)
@@ -173,11 +225,42 @@ class SqlStore:
         if since is not None:
             query = query.where(observations.c.started_at >= utc(since))
         try:
-            with self._engine.connect() as conn:
+            # one statement: no transaction to open and roll back (two round trips on a server)
+            with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 rows = conn.execute(query).all()
         except Exception as err:
             raise StoreError(f"cannot read history from {self.description}: {err}") from err
         return [_observation_of(row) for row in rows]
+
+    def prune(self, *, keep_last: int | None, older_than: datetime | None, dry_run: bool = False) -> int:
+        """Delete (or count) runs beyond the ``keep_last`` newest of their signature or older than a date."""
+        doomed = []
+        if older_than is not None:
+            doomed.append(observations.c.started_at < utc(older_than))
+        if keep_last is not None:
+            rank = (
+                sa.func.row_number()
+                .over(
+                    partition_by=observations.c.signature_hash,
+                    order_by=(observations.c.started_at.desc(), observations.c.job_id.desc()),
+                )
+                .label("rank")
+            )
+            ranked = sa.select(observations.c.job_id, rank).subquery("ranked")
+            # one more derived table: MySQL cannot delete from a table it selects from directly
+            beyond = sa.select(ranked.c.job_id).where(ranked.c.rank > keep_last).subquery("beyond")
+            doomed.append(observations.c.job_id.in_(sa.select(beyond.c.job_id)))
+        if not doomed:
+            return 0
+        condition = sa.or_(*doomed)
+        try:
+            with self._engine.begin() as conn:
+                if dry_run:
+                    count = sa.select(sa.func.count()).select_from(observations).where(condition)
+                    return int(conn.execute(count).scalar_one())
+                return int(conn.execute(observations.delete().where(condition)).rowcount)
+        except Exception as err:
+            raise StoreError(f"cannot prune {self.description}: {err}") from err
 
     def remember_signature(self, signature: Signature) -> None:
         values = {
@@ -214,18 +297,51 @@ class SqlStore:
         """Engines are pooled per process and reused by later tasks; nothing to release per use."""
 
 
-def _schema_version(conn: sa.Connection) -> Any:
-    """The stored schema version row, or ``None`` on a fresh database."""
+def _schema_version(conn: sa.Connection) -> int | None:
+    """The stored schema version, or ``None`` on a fresh database."""
     if not sa.inspect(conn).has_table(meta_table.name):
         return None
-    return conn.execute(_SCHEMA_VERSION_QUERY).first()
+    row = conn.execute(_SCHEMA_VERSION_QUERY).first()
+    if row is None:
+        return None
+    try:
+        return int(row.value)
+    except ValueError as err:
+        raise StoreError(f"unreadable schema version {row.value!r}") from err
+
+
+@contextlib.contextmanager
+def _schema_transaction(conn: sa.Connection) -> Iterator[None]:
+    """One transaction holding the schema lock, so processes create or upgrade the schema in turn."""
+    if conn.dialect.name == "mysql":
+        # a session lock, taken before the transaction: InnoDB's snapshot then already shows
+        # what the previous holder committed; released explicitly (the connection is pooled)
+        conn.execute(sa.text("SELECT GET_LOCK('emr_sizing_schema', 60)"))
+        conn.commit()
+        try:
+            with conn.begin():
+                yield
+        finally:
+            conn.execute(sa.text("SELECT RELEASE_LOCK('emr_sizing_schema')"))
+            conn.commit()
+        return
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+        elif conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # the database's write lock, taken now
+        yield
+
+
+#: An arbitrary constant naming this package's advisory lock in PostgreSQL.
+_SCHEMA_LOCK_KEY = 0x656D_7273_697A_65
 
 
 _SCHEMA_VERSION_QUERY = sa.select(meta_table.c.value).where(meta_table.c.name == "schema_version")
 
 
 def _dialect_insert(dialect: str) -> Any:
-    from sqlalchemy.dialects import mysql, postgresql, sqlite
+    from sqlalchemy.dialects import postgresql, sqlite
 
     inserts = {"sqlite": sqlite.insert, "postgresql": postgresql.insert, "mysql": mysql.insert}
     if dialect not in inserts:
@@ -233,9 +349,13 @@ def _dialect_insert(dialect: str) -> Any:
     return inserts[dialect]
 
 
-def _upsert(dialect: str, values: dict[str, Any]) -> Any:
-    """Insert, or merge into the existing row: known new values win, ``oom`` is sticky."""
-    insert = _dialect_insert(dialect)(observations).values(values)
+@functools.cache
+def _upsert(dialect: str) -> Any:
+    """Insert, or merge into the existing row: known new values win, ``oom`` is sticky.
+
+    Built once per dialect (building it costs more than running it); the row comes as parameters.
+    """
+    insert = _dialect_insert(dialect)(observations)
     if dialect == "mysql":
         new = insert.inserted
         return insert.on_duplicate_key_update(**_merge_from(new))
@@ -249,7 +369,18 @@ def _merge_from(new: Any) -> dict[str, Any]:
 
 
 def _row_of(observation: Observation) -> dict[str, Any]:
-    return {**dataclasses.asdict(observation), "started_at": utc(observation.started_at)}
+    spec = observation.resource_spec
+    return {
+        **dataclasses.asdict(observation),
+        "started_at": utc(observation.started_at),
+        "app_key": _digest(observation.app_name),
+        "spec_key": None if spec is None else _digest(spec),
+    }
+
+
+def _digest(text: str) -> str:
+    """A short fixed-size stand-in for free text in an index (128 bits of SHA-256, hex)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _observation_of(row: Any) -> Observation:
@@ -313,21 +444,30 @@ def _observation_of(row: Any) -> Observation:
 
 
 def url_from_connection(conn_id: str) -> str:
-    """A SQLAlchemy URL from an Airflow connection (``sqlite`` host = file path, or ``postgres``).
-
-    ``extra`` may carry ``{"sqlalchemy_url": ...}`` for anything else SQLAlchemy can reach.
-    """
+    """A SQLAlchemy URL from the Airflow connection ``conn_id``; see :func:`sql_url`."""
     from airflow.providers.common.compat.sdk import BaseHook
 
-    conn = BaseHook.get_connection(conn_id)
+    return sql_url(BaseHook.get_connection(conn_id))
+
+
+#: SQLAlchemy drivers for the Airflow connection types this store understands.
+_DRIVERS = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+
+
+def sql_url(conn: Any) -> str:
+    """A SQLAlchemy URL from an Airflow connection: ``sqlite`` (host = file path), ``postgres``, ``mysql``.
+
+    ``extra`` may carry ``{"sqlalchemy_url": ...}`` for anything else SQLAlchemy can reach.
+    PostgreSQL needs the ``postgres`` extra of this package (psycopg 3), MySQL the ``mysql`` one.
+    """
     extra = conn.extra_dejson
     if extra.get("sqlalchemy_url"):
         return str(extra["sqlalchemy_url"])
     if conn.conn_type == "sqlite":
         return f"sqlite:///{conn.host}"
-    if conn.conn_type in ("postgres", "postgresql"):
+    if conn.conn_type in _DRIVERS:
         url = sa.engine.URL.create(
-            "postgresql+psycopg2",
+            _DRIVERS[conn.conn_type],
             username=conn.login or None,
             password=conn.password or None,
             host=conn.host or None,
@@ -335,4 +475,6 @@ def url_from_connection(conn_id: str) -> str:
             database=conn.schema or None,
         )
         return url.render_as_string(hide_password=False)
-    raise StoreError(f"connection {conn_id!r} has type {conn.conn_type!r}; use sqlite or postgres")
+    raise StoreError(
+        f"connection {conn.conn_id!r} has type {conn.conn_type!r}; use sqlite, postgres, mysql or aws"
+    )

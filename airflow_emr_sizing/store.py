@@ -162,13 +162,16 @@ class InMemoryStore:
         with self._lock:
             earlier = self._runs.get(observation.job_id)
             if earlier is not None:
-                for key in self._keys(earlier):
-                    entries = self._indexes[key]
-                    del entries[bisect.bisect_left(entries, (earlier.started_at, earlier.job_id))]
+                self._unindex(earlier)
                 observation = earlier.merged_with(observation)
             self._runs[observation.job_id] = observation
             for key in self._keys(observation):
                 bisect.insort(self._indexes.setdefault(key, []), (observation.started_at, observation.job_id))
+
+    def _unindex(self, observation: Observation) -> None:
+        for key in self._keys(observation):
+            entries = self._indexes[key]
+            del entries[bisect.bisect_left(entries, (observation.started_at, observation.job_id))]
 
     def _read(self, key: tuple[str, ...], limit: int, since: datetime | None) -> list[Observation]:
         with self._lock:
@@ -206,6 +209,22 @@ class InMemoryStore:
     def lookup_signature(self, signature_hash: str) -> SignatureRecord | None:
         return self._signatures.get(signature_hash)
 
+    def prune(self, *, keep_last: int | None, older_than: datetime | None, dry_run: bool = False) -> int:
+        with self._lock:
+            newest_first = sorted(self._runs.values(), key=lambda o: (o.started_at, o.job_id), reverse=True)
+            seen: dict[str, int] = {}
+            doomed = []
+            for o in newest_first:
+                seen[o.signature_hash] = rank = seen.get(o.signature_hash, 0) + 1
+                if (keep_last is not None and rank > keep_last) or (
+                    older_than is not None and o.started_at < older_than
+                ):
+                    doomed.append(o.job_id)
+            if not dry_run:
+                for job_id in doomed:
+                    self._unindex(self._runs.pop(job_id))
+        return len(doomed)
+
     def close(self) -> None:
         pass
 
@@ -224,15 +243,33 @@ class StoreLocation:
 def open_store(conn_id: str | None = None, path: str | None = None) -> MetricsStore:
     """Open the configured store: an Airflow connection if given, else the SQLite file at ``path``.
 
+    A connection of type ``aws`` with ``{"emr_sizing_table": ...}`` in its extra is a DynamoDB
+    store; ``sqlite``, ``postgres`` and ``mysql`` connections (or an extra ``sqlalchemy_url``) are SQL.
+
     Raises :class:`StoreError` when the store cannot be used; callers decide how to degrade.
     """
-    from airflow_emr_sizing.sql_store import SqlStore, url_from_connection
+    from airflow_emr_sizing.sql_store import SqlStore, sql_url
 
     if conn_id:
-        return SqlStore(url_from_connection(conn_id))
+        conn = _connection(conn_id)
+        if conn.conn_type == "aws":  # DynamoDB: the table is named in the connection's extra
+            from airflow_emr_sizing.dynamodb_store import DynamoDBStore
+            from airflow_emr_sizing.settings import load_settings
+
+            return DynamoDBStore.from_connection(conn, load_settings().retention_days)
+        return SqlStore(sql_url(conn))
     if not path:
         raise StoreError("no store configured: set store_conn_id or [emr_sizing] store_path")
     return SqlStore(f"sqlite:///{path}")
+
+
+def _connection(conn_id: str) -> Any:
+    from airflow.providers.common.compat.sdk import BaseHook
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except Exception as err:  # not found, secrets backend down: the store cannot be used
+        raise StoreError(f"cannot read store connection {conn_id!r}: {err}") from err
 
 
 def utc(moment: datetime) -> datetime:

@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from big_store import store_path
+from big_store import sqlite_store
 from common import interleaved, setup_airflow
 
 TARGET = 1.10
@@ -47,7 +47,7 @@ def main() -> tuple[str, float, float]:
     try:
         now = pendulum.now("UTC").replace(minute=5, second=0, microsecond=0)
         logical_date = now
-        os.environ["AIRFLOW__EMR_SIZING__STORE_PATH"] = store_path(TOTAL_ROWS, now)
+        os.environ["AIRFLOW__EMR_SIZING__STORE_PATH"] = sqlite_store(TOTAL_ROWS, now)
 
         job = {
             "name": "dw-blog-load",

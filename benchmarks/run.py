@@ -11,14 +11,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_backtest
 import bench_eventlog
 import bench_parse
 import bench_presubmit
+import bench_recommender
+import bench_store_lookup
 
 
 def main() -> int:
     # (name, ratio, target, higher_is_better)
-    results = [(*bench_presubmit.main(), False), (*bench_parse.main(), False), *bench_eventlog.main()]
+    results = [
+        (*bench_presubmit.main(), False),
+        (*bench_parse.main(), False),
+        *((*r, False) for r in bench_store_lookup.main()),
+        (*bench_recommender.main(), False),
+        (*bench_backtest.main(), True),
+        *bench_eventlog.main(),
+    ]
     print()
     for name, ratio, target, higher in results:
         ok = ratio >= target if higher else ratio <= target

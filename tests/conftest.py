@@ -93,3 +93,73 @@ def task_context() -> dict[str, Any]:
         "ti": RecordingTaskInstance(),
         "logical_date": pendulum.datetime(2026, 3, 6, 14, tz="Asia/Seoul"),
     }
+
+
+# -- throwaway database servers, and the reliability report -----------------------------------------
+
+_PROOFS = pytest.StashKey[dict[str, int]]()
+
+
+def _server(find: Any, make: Any, package: str) -> Iterator[Any]:
+    """A throwaway server from the machine's binaries; CI fails loudly without them."""
+    if find() is None:
+        message = f"{package} server binaries not found (apt-get install {package}; .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}: required in CI", pytrace=False)
+        pytest.skip(message)
+    server = make().start_server()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    from airflow_emr_sizing.testing_postgres import ThrowawayPostgres, find_postgres_bin
+
+    yield from _server(find_postgres_bin, ThrowawayPostgres, "postgresql")
+
+
+@pytest.fixture
+def postgres_url(postgres: Any, request: pytest.FixtureRequest) -> str:
+    """A new empty database on the session's server, for this test only."""
+    name = f"t{abs(hash(request.node.nodeid)) % 10**12}_{os.getpid()}"
+    return str(postgres.create_database(name))
+
+
+@pytest.fixture(scope="session")
+def mariadb() -> Iterator[Any]:
+    """MariaDB: the MySQL dialect's test server."""
+    from airflow_emr_sizing.testing_mysql import ThrowawayMariaDB, find_mariadb
+
+    yield from _server(find_mariadb, ThrowawayMariaDB, "mariadb-server")
+
+
+@pytest.fixture
+def mysql_url(mariadb: Any, request: pytest.FixtureRequest) -> str:
+    """A new empty MySQL database for this test only."""
+    return str(mariadb.create_database(f"t{abs(hash(request.node.nodeid)) % 10**12}_{os.getpid()}"))
+
+
+@pytest.fixture
+def proved(request: pytest.FixtureRequest) -> Any:
+    """``proved("what was shown", n)``: add ``n`` to a count printed at the end of the run."""
+    proofs = request.config.stash.setdefault(_PROOFS, {})
+
+    def add(what: str, count: int = 1) -> None:
+        proofs[what] = proofs.get(what, 0) + count
+
+    return add
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    proofs = config.stash.get(_PROOFS, {})
+    if proofs:
+        terminalreporter.section("reliability: what this run proved")
+        for what, count in proofs.items():
+            terminalreporter.write_line(f"{count:>10,}  {what}")
+
+
+@pytest.fixture
+def dynamodb_table(moto_emr: Any, request: pytest.FixtureRequest) -> str:
+    """A table name of its own for this test, on the session's moto server (created on first use)."""
+    return f"emr-sizing-{abs(hash(request.node.nodeid)) % 10**12}"

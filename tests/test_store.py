@@ -28,11 +28,19 @@ def obs(job_id: str, hours: int = 0, signature: str = "s1-aaa", **fields: object
     )  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mysql", "dynamodb"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], MetricsStore]:
     if request.param == "memory":
         shared = InMemoryStore()
         return lambda: shared
+    if request.param == "dynamodb":
+        from airflow_emr_sizing.dynamodb_store import DynamoDBStore
+
+        table = request.getfixturevalue("dynamodb_table")
+        return lambda: DynamoDBStore(table, region_name="us-east-1")
+    if request.param in ("postgresql", "mysql"):
+        url = request.getfixturevalue("postgres_url" if request.param == "postgresql" else "mysql_url")
+        return lambda: SqlStore(url)
     return lambda: SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
 
 
@@ -167,6 +175,62 @@ def test_table_columns_follow_the_observation_fields() -> None:
     """Rows are unpacked positionally into Observation on the hot path."""
     import dataclasses
 
-    from airflow_emr_sizing.sql_store import observations
+    from airflow_emr_sizing.sql_store import _FIELDS, observations
 
-    assert [c.name for c in observations.columns] == [f.name for f in dataclasses.fields(Observation)]
+    assert [c.name for c in _FIELDS] == [f.name for f in dataclasses.fields(Observation)]
+    assert list(observations.columns)[: len(_FIELDS)] == _FIELDS
+
+
+def test_prune_keeps_the_newest_runs_of_each_signature_and_drops_old_ones(
+    make_store: Callable[[], MetricsStore],
+) -> None:
+    from airflow_emr_sizing.retention import RetentionPolicy, prune
+
+    store = make_store()
+    for hour in range(10):
+        store.record(obs(f"a-{hour}", hour))
+        store.record(obs(f"b-{hour}", hour, signature="s1-bbb"))
+    now = T0 + timedelta(hours=9, minutes=30)
+
+    assert prune(store, RetentionPolicy(keep_last=4), now=now, dry_run=True) == 12
+    assert len(store.history("s1-aaa")) == 10  # a dry run deletes nothing
+    assert prune(store, RetentionPolicy(keep_last=4), now=now) == 12
+    assert [o.job_id for o in store.history("s1-aaa")] == ["a-9", "a-8", "a-7", "a-6"]
+    assert [o.job_id for o in store.history("s1-bbb")] == ["b-9", "b-8", "b-7", "b-6"]
+
+    # runs that started more than 2 hours before `now` go; the cap no longer bites
+    assert prune(store, RetentionPolicy(keep_last=4, max_age_days=2 / 24), now=now) == 2 * 2
+    assert [o.job_id for o in store.history("s1-aaa")] == ["a-9", "a-8"]
+    assert prune(store, RetentionPolicy(), now=now) == 0
+
+
+def test_app_history_pools_an_apps_signatures_and_filters_by_resource_spec(
+    make_store: Callable[[], MetricsStore],
+) -> None:
+    store = make_store()
+    long_name = 'ü\'"\n{job=~".*"} ; DROP TABLE x; --' + "".join(chr(0x4E00 + i % 500) for i in range(3_500))
+    for app in ("app", long_name):
+        for hour in range(6):
+            spec = "dra-off-exec-10" if hour % 2 else "dra-on-min-1-max-" + "9" * 5000
+            store.record(
+                Observation(
+                    f"{len(app)}-{hour}",
+                    f"s1-{hour % 3}",
+                    app,
+                    T0 + timedelta(hours=hour),
+                    resource_spec=spec,
+                )
+            )
+
+    for app in ("app", long_name):
+        assert [o.job_id for o in store.app_history(app, limit=4)] == [
+            f"{len(app)}-{h}" for h in (5, 4, 3, 2)
+        ]
+        odd = store.app_history(app, resource_spec="dra-off-exec-10")
+        assert [o.job_id for o in odd] == [f"{len(app)}-{h}" for h in (5, 3, 1)]
+        assert {o.app_name for o in odd} == {app}
+        since = store.app_history(
+            app, resource_spec="dra-on-min-1-max-" + "9" * 5000, since=T0 + timedelta(hours=1)
+        )
+        assert [o.job_id for o in since] == [f"{len(app)}-{h}" for h in (4, 2)]
+    assert store.app_history("ap") == []

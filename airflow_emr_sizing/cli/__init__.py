@@ -9,9 +9,12 @@ from __future__ import annotations
 import click
 
 from airflow_emr_sizing import __version__
+from airflow_emr_sizing.cli.audit import audit
 from airflow_emr_sizing.cli.backtest import backtest
 from airflow_emr_sizing.cli.eventlog import eventlog
 from airflow_emr_sizing.cli.explain import explain
+from airflow_emr_sizing.cli.history import history
+from airflow_emr_sizing.cli.prune import prune
 from airflow_emr_sizing.cli.signature import signature
 
 __all__ = ["main"]
@@ -27,3 +30,6 @@ main.add_command(signature)
 main.add_command(eventlog)
 main.add_command(backtest)
 main.add_command(explain)
+main.add_command(history)
+main.add_command(audit)
+main.add_command(prune)

@@ -1,0 +1,92 @@
+"""What the store commands share: which store to open, and how to name a signature."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from datetime import timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from airflow_emr_sizing.store import MetricsStore, Observation
+
+__all__ = ["observation_json", "observation_table", "open_cli_store", "resolve_signature", "store_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_HASH = re.compile(r"s[0-9]+-[a-z2-7]{32}")
+
+
+def store_options(command: F) -> F:
+    """``--conn-id`` / ``--path``; without either, the store the tasks use (``[emr_sizing]``)."""
+    command = click.option(
+        "--path", default=None, help="SQLite file of the store (default: [emr_sizing] store_path)."
+    )(command)
+    return click.option(
+        "--conn-id",
+        default=None,
+        help="Airflow connection of the store (default: [emr_sizing] store_conn_id).",
+    )(command)
+
+
+def open_cli_store(conn_id: str | None, path: str | None) -> MetricsStore:
+    """Open the store named on the command line, else the configured one; errors end the command."""
+    from airflow_emr_sizing.exceptions import EmrSizingError
+    from airflow_emr_sizing.settings import load_settings
+    from airflow_emr_sizing.store import open_store
+
+    try:
+        if conn_id or path:
+            return open_store(conn_id, path)
+        settings = load_settings()
+        return open_store(settings.store_conn_id, settings.store_path)
+    except EmrSizingError as err:
+        raise click.ClickException(str(err)) from err
+
+
+def resolve_signature(key_or_hash: str) -> tuple[str, str | None]:
+    """``(hash, key)`` of a signature given by its hash (key unknown: ``None``) or by its key."""
+    from airflow_emr_sizing.signature import signature_hash
+
+    if _HASH.fullmatch(key_or_hash):
+        return key_or_hash, None
+    return signature_hash(key_or_hash), key_or_hash
+
+
+def observation_json(observation: Observation) -> dict[str, Any]:
+    return {**dataclasses.asdict(observation), "started_at": observation.started_at.isoformat()}
+
+
+_COLUMNS = (
+    ("started_at", "started (UTC)"),
+    ("job_id", "job"),
+    ("state", "state"),
+    ("oom", "oom"),
+    ("pod_memory_mib", "pod MiB"),
+    ("peak_pod_memory_mib", "peak MiB"),
+    ("request_cores", "cores"),
+    ("cpu_used_cores_p90", "cpu p90"),
+    ("executors", "execs"),
+    ("duration_s", "secs"),
+    ("source", "source"),
+)
+
+
+def observation_table(runs: list[Observation]) -> str:
+    """Runs as a plain fixed-width table (one line each, newest first as given)."""
+
+    def cell(run: Observation, name: str) -> str:
+        value = getattr(run, name)
+        if name == "started_at":
+            return str(value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M"))
+        if value is None:
+            return "-"
+        if isinstance(value, float):
+            return f"{value:g}"
+        return str(value).replace("\n", " ")
+
+    rows = [[title for _, title in _COLUMNS]] + [[cell(r, name) for name, _ in _COLUMNS] for r in runs]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
