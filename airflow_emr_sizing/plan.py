@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 #: recommender's lookback) and of the app with the same executor spec (about eight days of an
 #: hourly job). Both are bounded index range scans, however large the store grows.
 HISTORY_LIMIT = 16
-POOL_LIMIT = 300
+POOL_LIMIT = 200
 T = TypeVar("T")
 #: What makes executor metrics exist in an event log; set on a sized run unless the job sets them.
 EVENT_LOG_METRICS_CONF = {
@@ -283,7 +283,7 @@ def recommend_from_store(
     store benchmarks time exactly this.
     """
     since = now - timedelta(days=options.policy.lookback_days)
-    history = store.history(signature.hash, limit=HISTORY_LIMIT, since=since)
+    history = store.history(signature.hash, limit=HISTORY_LIMIT, since=since) if HISTORY_LIMIT else []
     pool = store.app_history(
         signature.app_name, resource_spec=signature.resource_spec, limit=POOL_LIMIT, since=since
     )

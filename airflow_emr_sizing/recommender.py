@@ -99,7 +99,7 @@ class Policy:
     fallback_spread: float = 0.5
     oom_bump: float = 1.2
     oom_min_step_mib: int = 100
-    oom_sibling_days: float = 3
+    oom_sibling_days: float = 1
     drift_runs: int = 12
     cpu_quantile: float = 0.9
     cpu_margin: float = 0.2
@@ -450,11 +450,11 @@ def _student_t(q: float, dof: int) -> float:
 
 def _sibling_oom_factor(errors: Sequence[_Error], now: datetime, policy: Policy) -> float:
     """How much a recent OOM anywhere in the app says its predictions fell short (1 = none)."""
-    window = timedelta(days=policy.oom_sibling_days)
+    since = now.timestamp() - policy.oom_sibling_days * 86400
     factor = 1.0
     for e in errors:
         o = e.run.o
-        if now - o.started_at > window:
+        if o.started_at.timestamp() < since:
             break
         if o.oom and o.pod_memory_mib and o.predicted_peak_mib:
             factor = max(factor, _bump(o.pod_memory_mib, policy) / o.predicted_peak_mib)

@@ -206,8 +206,12 @@ def load_settings() -> Settings:
     """Read ``[emr_sizing]`` with the documented defaults (works before providers are loaded)."""
     from airflow.providers.common.compat.sdk import conf
 
+    # one read of the section (airflow.cfg, AIRFLOW__EMR_SIZING__* variables): every task does this
+    given = {name.lower(): value for name, value in (conf.getsection(SECTION) or {}).items()}
+
     def get(name: str) -> str:
-        return str(conf.get(SECTION, name, fallback=OPTIONS[name]["default"])).strip()
+        value = given.get(name, OPTIONS[name]["default"])
+        return str(value).strip() if value is not None else ""
 
     def number(name: str, kind: type[float] | type[int]) -> Any:
         try:

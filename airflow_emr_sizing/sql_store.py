@@ -155,7 +155,7 @@ class SqlStore:
 
     def _ensure_schema(self) -> None:
         with self._engine.connect() as conn:
-            version = _schema_version(conn)
+            version = _schema_version_or_none(conn)
         if version == SCHEMA_VERSION:
             return  # the common case: one indexed read, no DDL checks
         self._check_not_newer(version)
@@ -196,7 +196,7 @@ class SqlStore:
     def history(
         self, signature_hash: str, *, limit: int = 500, since: datetime | None = None
     ) -> list[Observation]:
-        return self._read(observations.c.signature_hash == signature_hash, limit, since)
+        return self._read("signature", {"signature_hash": signature_hash}, limit, since)
 
     def app_history(
         self,
@@ -206,28 +206,21 @@ class SqlStore:
         limit: int = 500,
         since: datetime | None = None,
     ) -> list[Observation]:
-        condition = sa.and_(observations.c.app_key == _digest(app_name), observations.c.app_name == app_name)
-        if resource_spec is not None:
-            condition = sa.and_(
-                condition,
-                observations.c.spec_key == _digest(resource_spec),
-                observations.c.resource_spec == resource_spec,
-            )
-        return self._read(condition, limit, since)
+        values = {"app_key": _digest(app_name), "app_name": app_name}
+        if resource_spec is None:
+            return self._read("app", values, limit, since)
+        values |= {"spec_key": _digest(resource_spec), "resource_spec": resource_spec}
+        return self._read("app+spec", values, limit, since)
 
-    def _read(self, condition: Any, limit: int, since: datetime | None) -> list[Observation]:
-        query = (
-            sa.select(*_FIELDS)
-            .where(condition)
-            .order_by(observations.c.started_at.desc(), observations.c.job_id.desc())
-            .limit(limit)
-        )
-        if since is not None:
-            query = query.where(observations.c.started_at >= utc(since))
+    def _read(
+        self, kind: str, values: dict[str, Any], limit: int, since: datetime | None
+    ) -> list[Observation]:
+        query = _READS[kind, since is not None]
+        parameters = {**values, "limit": limit, **({"since": utc(since)} if since is not None else {})}
         try:
             # one statement: no transaction to open and roll back (two round trips on a server)
             with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                rows = conn.execute(query).all()
+                rows = conn.execute(query, parameters).all()
         except Exception as err:
             raise StoreError(f"cannot read history from {self.description}: {err}") from err
         return [_observation_of(row) for row in rows]
@@ -297,6 +290,18 @@ class SqlStore:
         """Engines are pooled per process and reused by later tasks; nothing to release per use."""
 
 
+def _schema_version_or_none(conn: sa.Connection) -> int | None:
+    """The stored schema version, or ``None`` when it cannot be read (fresh database, or not).
+
+    The cheap first look of every task process's first open: a single read, no inspection.
+    """
+    try:
+        row = conn.execute(_SCHEMA_VERSION_QUERY).first()
+        return int(row.value) if row is not None else None
+    except (sa.exc.DBAPIError, ValueError):
+        return None
+
+
 def _schema_version(conn: sa.Connection) -> int | None:
     """The stored schema version, or ``None`` on a fresh database."""
     if not sa.inspect(conn).has_table(meta_table.name):
@@ -337,6 +342,31 @@ def _schema_transaction(conn: sa.Connection) -> Iterator[None]:
 _SCHEMA_LOCK_KEY = 0x656D_7273_697A_65
 
 
+def _history_read(where: str, since: bool) -> sa.TextualSelect:
+    """A newest-first history read as plain SQL with typed columns.
+
+    Every task process runs these once on a new engine, where compiling the equivalent
+    ``select()`` of two dozen columns costs more than the read itself.
+    """
+    columns = ", ".join(c.name for c in _FIELDS)
+    bound = " AND started_at >= :since" if since else ""
+    sql = (
+        f"SELECT {columns} FROM {observations.name} WHERE {where}{bound} "
+        "ORDER BY started_at DESC, job_id DESC LIMIT :limit"
+    )
+    parameters = [sa.bindparam("since", type_=_Timestamp)] if since else []
+    return sa.text(sql).bindparams(*parameters).columns(*_FIELDS)
+
+
+_WHERE = {
+    "signature": "signature_hash = :signature_hash",
+    "app": "app_key = :app_key AND app_name = :app_name",
+    "app+spec": "app_key = :app_key AND app_name = :app_name AND spec_key = :spec_key "
+    "AND resource_spec = :resource_spec",
+}
+_READS = {
+    (kind, since): _history_read(where, since) for kind, where in _WHERE.items() for since in (False, True)
+}
 _SCHEMA_VERSION_QUERY = sa.select(meta_table.c.value).where(meta_table.c.name == "schema_version")
 
 
