@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_emr_sizing.eventlog_codecs import TruncatedStream, decompressed_chunks
+from airflow_emr_sizing.eventlog_codecs import TruncatedStream, decompressed_chunks, read_ahead
 from airflow_emr_sizing.eventlog_sources import open_event_log
 
 __all__ = [
@@ -87,6 +87,7 @@ SIZING_KEYS = (
 )
 _DRIVER = "driver"
 _TASK_END = b'{"Event":"SparkListenerTaskEnd",'
+_TASK_START = b'{"Event":"SparkListenerTaskStart",'
 #: Events parsed whole (a few per application, or per stage and executor).
 _RARE_EVENTS = frozenset(
     name.encode()
@@ -178,7 +179,7 @@ def read_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLog
     for name in log.files:
         with log.open(name) as stream:
             try:
-                reader.consume(decompressed_chunks(stream))
+                reader.consume(read_ahead(decompressed_chunks(stream)))
             except TruncatedStream as err:
                 reader.summary.warnings.append(
                     f"{name}: compressed stream cut short ({err}); read up to there"
@@ -256,6 +257,8 @@ class _Summarizer:
                     self._task_end(buf, pos, stop)
                 except (ValueError, KeyError, TypeError, AttributeError, IndexError):
                     self.bad_lines += 1
+            elif startswith(_TASK_START, pos):  # as many as task ends, never needed
+                pass
             elif startswith(b'{"Event":"', pos):
                 name = (
                     buf[pos + 23 : find(b'"', pos + 10, stop)]

@@ -20,11 +20,13 @@ yielded.
 
 from __future__ import annotations
 
+import queue
 import struct
+import threading
 from collections.abc import Iterator
 from typing import IO, BinaryIO, cast
 
-__all__ = ["CHUNK_BYTES", "CODECS", "TruncatedStream", "decompressed_chunks", "sniff_codec"]
+__all__ = ["CHUNK_BYTES", "CODECS", "TruncatedStream", "decompressed_chunks", "read_ahead", "sniff_codec"]
 
 #: Bytes read from the (compressed) source at a time.
 CHUNK_BYTES = 1 << 20
@@ -70,6 +72,55 @@ def decompressed_chunks(source: BinaryIO) -> Iterator[bytes]:
     else:
         while chunk := reader.read(CHUNK_BYTES):
             yield chunk
+
+
+def read_ahead(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+    """Yield ``chunks`` while a thread already produces the next ones.
+
+    Reading S3 and decompressing (zstandard, cramjam) release the GIL, so the next chunk is fetched
+    and decompressed while this one is parsed: a log is read in about the time of the slower of
+    the two, not their sum. At most ``depth`` chunks wait, so memory stays bounded. The producer's
+    errors (a truncated stream) are raised here after every chunk before them; a consumer that
+    stops early stops the producer before returning.
+    """
+    slots: queue.Queue[tuple[bytes | None, BaseException | None]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[bytes | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not offer((chunk, None)):
+                    return
+            offer((None, None))
+        except BaseException as err:  # handed to the consumer, raised there
+            offer((None, err))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+
+    producer = threading.Thread(target=produce, name="emr-sizing-read-ahead", daemon=True)
+    producer.start()
+    try:
+        while True:
+            chunk, error = slots.get()
+            if error is not None:
+                raise error
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        stop.set()
+        producer.join()
 
 
 class _Reader:

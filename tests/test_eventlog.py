@@ -6,6 +6,8 @@ import io
 import json
 import math
 import struct
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,12 @@ from hypothesis import strategies as st
 
 from airflow_emr_sizing.cli import main
 from airflow_emr_sizing.eventlog import SIZING_KEYS, read_event_log, summarize_chunks
-from airflow_emr_sizing.eventlog_codecs import TruncatedStream, decompressed_chunks, lzf_decompress
+from airflow_emr_sizing.eventlog_codecs import (
+    TruncatedStream,
+    decompressed_chunks,
+    lzf_decompress,
+    read_ahead,
+)
 from airflow_emr_sizing.exceptions import EventLogError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -343,6 +350,31 @@ def test_lz4_and_snappy_framings_roundtrip(data: bytes, block: int) -> None:
 @given(st.binary(min_size=1, max_size=2000))
 def test_lzf_literal_chunks_roundtrip(data: bytes) -> None:
     assert b"".join(decompressed_chunks(io.BytesIO(b"ZV" + lzf_literal_stream(data)[2:]))) == data
+
+
+def test_read_ahead_keeps_order_raises_after_what_came_before_and_stops_early() -> None:
+    produced: list[int] = []
+
+    def chunks(fail_at: int | None) -> Iterator[bytes]:
+        for i in range(50):
+            if i == fail_at:
+                raise TruncatedStream(f"cut at {i}")
+            produced.append(i)
+            yield str(i).encode()
+
+    assert list(read_ahead(chunks(None))) == [str(i).encode() for i in range(50)]
+    seen: list[bytes] = []
+    with pytest.raises(TruncatedStream, match="cut at 7"):
+        for chunk in read_ahead(chunks(7)):
+            seen.append(chunk)
+    assert seen == [str(i).encode() for i in range(7)]
+
+    produced.clear()
+    ahead = read_ahead(chunks(None), depth=2)
+    assert next(ahead) == b"0"
+    ahead.close()  # the consumer stops: the producer stops too, a bounded way ahead
+    assert len(produced) <= 5
+    assert not [t for t in threading.enumerate() if t.name == "emr-sizing-read-ahead"]
 
 
 def test_lzf_back_references() -> None:
