@@ -107,14 +107,19 @@ class SizingOptions:
             "holiday_country": self.holiday_country,
             "holiday_subdivision": self.holiday_subdivision,
             "label_key": self.label_key,
-            "bounds": dataclasses.asdict(self.bounds),
+            "bounds": _shallow(self.bounds),
             "risk": self.policy.risk,
             "min_samples": self.policy.min_samples,
-            "store": dataclasses.asdict(self.store),
+            "store": _shallow(self.store),
             "store_timeout": self.store_timeout,
             "event_log_dir": self.event_log_dir,
             "event_log_metrics": self.event_log_metrics,
         }
+
+
+def _shallow(flat: Any) -> dict[str, Any]:
+    """``dataclasses.asdict`` of a dataclass of plain values, without its deep copies (submit path)."""
+    return {f.name: getattr(flat, f.name) for f in dataclasses.fields(flat)}
 
 
 def _check_bounds(bounds: Bounds) -> None:

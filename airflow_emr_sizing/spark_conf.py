@@ -9,9 +9,11 @@ earlier one. Everything here is pure: no I/O, nothing mutated.
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from airflow_emr_sizing.exceptions import SparkConfError
@@ -219,7 +221,9 @@ def spark_defaults_of(configuration_overrides: Mapping[str, Any] | None) -> dict
     return {}
 
 
-def _settings_from_params(params: str, params_field: str) -> dict[str, ConfSetting]:
+@functools.lru_cache(maxsize=16)
+def _settings_from_params(params: str, params_field: str) -> Mapping[str, ConfSetting]:
+    """The settings of a parameters string (read-only: cached, as a submission parses it several times)."""
     from_conf: dict[str, ConfSetting] = {}
     from_flags: dict[str, ConfSetting] = {}
     for option, value, outer in _options(tokenize(params), params_field):
@@ -240,7 +244,7 @@ def _settings_from_params(params: str, params_field: str) -> dict[str, ConfSetti
     for key, flag in from_flags.items():
         conf = from_conf.get(key)
         merged[key] = ConfSetting(key, flag.value, "parameters", (conf.slots if conf else ()) + flag.slots)
-    return merged
+    return MappingProxyType(merged)
 
 
 _SIZED_OPTIONS = frozenset((*_CONF_FLAGS, *FLAG_KEYS))

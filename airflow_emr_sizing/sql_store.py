@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -215,15 +216,24 @@ class SqlStore:
     def _read(
         self, kind: str, values: dict[str, Any], limit: int, since: datetime | None
     ) -> list[Observation]:
-        query = _READS[kind, since is not None]
-        parameters = {**values, "limit": limit, **({"since": utc(since)} if since is not None else {})}
+        reads = _driver_reads(self._engine.dialect)
+        sql, names = reads.sql[kind, since is not None]
+        given = {**values, "limit": limit}
+        if since is not None:
+            given["since"] = reads.bind_time(utc(since)) if reads.bind_time else utc(since)
+        parameters = tuple(given[n] for n in names) if reads.positional else given
         try:
             # one statement: no transaction to open and roll back (two round trips on a server)
             with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                rows = conn.execute(query, parameters).all()
+                cursor = conn.connection.cursor()  # the driver's own: no result metadata to build
+                try:
+                    cursor.execute(sql, parameters)
+                    rows = cursor.fetchall()
+                finally:
+                    cursor.close()
         except Exception as err:
             raise StoreError(f"cannot read history from {self.description}: {err}") from err
-        return [_observation_of(row) for row in rows]
+        return [_observation_of(row, reads.result_time) for row in rows]
 
     def prune(self, *, keep_last: int | None, older_than: datetime | None, dry_run: bool = False) -> int:
         """Delete (or count) runs beyond the ``keep_last`` newest of their signature or older than a date."""
@@ -295,9 +305,9 @@ def _schema_version_or_none(conn: sa.Connection) -> int | None:
 
     The cheap first look of every task process's first open: a single read, no inspection.
     """
-    try:
-        row = conn.execute(_SCHEMA_VERSION_QUERY).first()
-        return int(row.value) if row is not None else None
+    try:  # as the driver's own SQL: compiling a select() costs more than running it
+        row = conn.exec_driver_sql(_SCHEMA_VERSION_SQL).first()
+        return int(row[0]) if row is not None else None
     except (sa.exc.DBAPIError, ValueError):
         return None
 
@@ -342,32 +352,77 @@ def _schema_transaction(conn: sa.Connection) -> Iterator[None]:
 _SCHEMA_LOCK_KEY = 0x656D_7273_697A_65
 
 
-def _history_read(where: str, since: bool) -> sa.TextualSelect:
-    """A newest-first history read as plain SQL with typed columns.
-
-    Every task process runs these once on a new engine, where compiling the equivalent
-    ``select()`` of two dozen columns costs more than the read itself.
-    """
-    columns = ", ".join(c.name for c in _FIELDS)
-    bound = " AND started_at >= :since" if since else ""
-    sql = (
-        f"SELECT {columns} FROM {observations.name} WHERE {where}{bound} "
-        "ORDER BY started_at DESC, job_id DESC LIMIT :limit"
-    )
-    parameters = [sa.bindparam("since", type_=_Timestamp)] if since else []
-    return sa.text(sql).bindparams(*parameters).columns(*_FIELDS)
-
-
 _WHERE = {
     "signature": "signature_hash = :signature_hash",
     "app": "app_key = :app_key AND app_name = :app_name",
     "app+spec": "app_key = :app_key AND app_name = :app_name AND spec_key = :spec_key "
     "AND resource_spec = :resource_spec",
 }
-_READS = {
-    (kind, since): _history_read(where, since) for kind, where in _WHERE.items() for since in (False, True)
-}
+_PLACEHOLDER = re.compile(r":([a-z_]+)")
+
+
+@dataclass(frozen=True)
+class _DriverReads:
+    """The history reads as the database driver's own SQL, with the only conversion they need.
+
+    Every task process reads history once on a new engine, where compiling a statement of two
+    dozen typed columns costs more than the read itself. The SQL goes to the driver as written;
+    only the timestamp goes through SQLAlchemy's own conversion for the dialect (SQLite keeps it
+    as text); :func:`_observation_of` checks and converts the rest.
+    """
+
+    sql: dict[tuple[str, bool], tuple[str, tuple[str, ...]]]
+    positional: bool
+    bind_time: Callable[[Any], Any] | None
+    result_time: Callable[[Any], Any] | None
+
+
+@functools.cache
+def _driver_reads(dialect: sa.Dialect) -> _DriverReads:
+    style = dialect.paramstyle
+    columns = ", ".join(c.name for c in _FIELDS)
+    sql = {}
+    for kind, where in _WHERE.items():
+        for since in (False, True):
+            bound = " AND started_at >= :since" if since else ""
+            text = (
+                f"SELECT {columns} FROM {observations.name} WHERE {where}{bound} "
+                "ORDER BY started_at DESC, job_id DESC LIMIT :limit"
+            )
+            sql[kind, since] = _in_paramstyle(text, style)
+    time_type = observations.c.started_at.type.dialect_impl(dialect)
+    return _DriverReads(
+        sql=sql,
+        positional=style in ("qmark", "format", "numeric"),
+        bind_time=time_type.bind_processor(dialect),
+        result_time=time_type.result_processor(dialect, None),
+    )
+
+
+def _in_paramstyle(text: str, style: str) -> tuple[str, tuple[str, ...]]:
+    """``text`` with its ``:name`` placeholders in a DB-API parameter style, and their names in order."""
+    names: list[str] = []
+
+    def placeholder(match: re.Match[str]) -> str:
+        name = match.group(1)
+        names.append(name)
+        if style == "qmark":
+            return "?"
+        if style == "format":
+            return "%s"
+        if style == "numeric":
+            return f":{len(names)}"
+        if style == "named":
+            return f":{name}"
+        if style == "pyformat":
+            return f"%({name})s"
+        raise StoreError(f"unsupported database driver parameter style {style!r}")
+
+    return _PLACEHOLDER.sub(placeholder, text), tuple(names)
+
+
 _SCHEMA_VERSION_QUERY = sa.select(meta_table.c.value).where(meta_table.c.name == "schema_version")
+_SCHEMA_VERSION_SQL = f"SELECT value FROM {meta_table.name} WHERE name = 'schema_version'"
 
 
 def _dialect_insert(dialect: str) -> Any:
@@ -413,7 +468,7 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _observation_of(row: Any) -> Observation:
+def _observation_of(row: Any, decode_time: Callable[[Any], Any] | None = None) -> Observation:
     """Rebuild an observation, refusing rows whose values cannot be what we wrote.
 
     Runs for every history row on the submit path, so it unpacks and checks the row directly
@@ -438,6 +493,11 @@ def _observation_of(row: Any) -> Observation:
         predicted_drift,
     ) = row
     pod, heap, request_cores, executors, duration, peak, peak_heap, cpu = sizes
+    if decode_time is not None and started_at is not None:
+        try:
+            started_at = decode_time(started_at)
+        except (TypeError, ValueError) as err:
+            raise StoreError(f"corrupt history row for job {job_id!r}: started_at={started_at!r}") from err
     if not isinstance(started_at, datetime):
         raise StoreError(f"corrupt history row for job {job_id!r}: started_at={started_at!r}")
     for value in (pod, heap, executors, peak, peak_heap, predicted):

@@ -135,6 +135,44 @@ def test_corrupt_rows_are_an_error_not_a_number(tmp_path: Path) -> None:
         store.history("s1-aaa")
 
 
+@pytest.mark.parametrize("started_at", ["yesterday", "2026-13-45 25:00:00.000000"])
+def test_a_corrupt_start_time_is_an_error(tmp_path: Path, started_at: str) -> None:
+    path = tmp_path / "corrupt-time.db"
+    store = SqlStore(f"sqlite:///{path}")
+    store.record(obs("jr-1"))
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE emr_sizing_observations SET started_at = ? WHERE job_id = 'jr-1'", (started_at,))
+
+    with pytest.raises(StoreError, match="corrupt history row for job 'jr-1': started_at"):
+        store.history("s1-aaa")
+
+
+@pytest.mark.parametrize(
+    ("style", "expected"),
+    [
+        ("qmark", "a = ? AND b >= ? LIMIT ?"),
+        ("format", "a = %s AND b >= %s LIMIT %s"),
+        ("numeric", "a = :1 AND b >= :2 LIMIT :3"),
+        ("named", "a = :app_key AND b >= :since LIMIT :limit"),
+        ("pyformat", "a = %(app_key)s AND b >= %(since)s LIMIT %(limit)s"),
+    ],
+)
+def test_reads_are_written_in_the_drivers_parameter_style(
+    style: str, expected: str, positional: bool
+) -> None:
+    from airflow_emr_sizing import sql_store
+
+    text, names = sql_store._in_paramstyle("a = :app_key AND b >= :since LIMIT :limit", style)
+    assert (text, names) == (expected, ("app_key", "since", "limit"))
+
+
+def test_an_unknown_parameter_style_is_named() -> None:
+    from airflow_emr_sizing import sql_store
+
+    with pytest.raises(StoreError, match="parameter style 'quantum'"):
+        sql_store._in_paramstyle("a = :b", "quantum")
+
+
 def test_unreachable_store_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot open store"):
         open_store(path=str(tmp_path / "no" / "such" / "dir" / "store.db"))
