@@ -157,9 +157,7 @@ def test_a_corrupt_start_time_is_an_error(tmp_path: Path, started_at: str) -> No
         ("pyformat", "a = %(app_key)s AND b >= %(since)s LIMIT %(limit)s"),
     ],
 )
-def test_reads_are_written_in_the_drivers_parameter_style(
-    style: str, expected: str, positional: bool
-) -> None:
+def test_reads_are_written_in_the_drivers_parameter_style(style: str, expected: str) -> None:
     from airflow_emr_sizing import sql_store
 
     text, names = sql_store._in_paramstyle("a = :app_key AND b >= :since LIMIT :limit", style)
