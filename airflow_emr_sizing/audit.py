@@ -80,8 +80,12 @@ def prediction_of(audit: Mapping[str, Any]) -> dict[str, Any]:
     basis = audit.get("basis") or {}
     if not audit.get("recommendation") or "predicted_peak_mib" not in basis:
         return {}
+    try:
+        peak, drift = int(basis["predicted_peak_mib"]), float(basis.get("drift", 0.0))
+    except (TypeError, ValueError):
+        return {}  # an audit from another version: the run is recorded without its estimate
     return {
-        "predicted_peak_mib": int(basis["predicted_peak_mib"]),
+        "predicted_peak_mib": peak,
         "predicted_level": basis.get("level"),
-        "predicted_drift": math.log1p(float(basis.get("drift", 0.0))),
+        "predicted_drift": math.log1p(drift) if drift > -1 else None,
     }

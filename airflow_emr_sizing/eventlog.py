@@ -31,6 +31,7 @@ executor metrics need ``spark.eventLog.logStageExecutorMetrics``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -179,7 +180,9 @@ def read_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLog
     for name in log.files:
         with log.open(name) as stream:
             try:
-                reader.consume(read_ahead(decompressed_chunks(stream)))
+                # closed here, whatever happens: its thread must stop before the stream closes
+                with contextlib.closing(read_ahead(decompressed_chunks(stream))) as chunks:
+                    reader.consume(chunks)
             except TruncatedStream as err:
                 reader.summary.warnings.append(
                     f"{name}: compressed stream cut short ({err}); read up to there"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import queue
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import IO, BinaryIO, cast
 
 __all__ = ["CHUNK_BYTES", "CODECS", "TruncatedStream", "decompressed_chunks", "read_ahead", "sniff_codec"]
@@ -74,7 +74,7 @@ def decompressed_chunks(source: BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-def read_ahead(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+def read_ahead(chunks: Iterator[bytes], depth: int = 2) -> Generator[bytes, None, None]:
     """Yield ``chunks`` while a thread already produces the next ones.
 
     Reading S3 and decompressing (zstandard, cramjam) release the GIL, so the next chunk is fetched

@@ -187,7 +187,8 @@ def plan_sizing(
     except (StoreError, SizingRefused, TimeoutError) as err:
         _give_up(plan, str(err))
     except Exception as err:
-        log.exception("Sizing failed unexpectedly; the job is submitted as written")
+        # the operator's one warning names the error; the traceback is kept for debugging
+        log.debug("Sizing failed unexpectedly; the job is submitted as written", exc_info=True)
         _give_up(plan, f"sizing failed: {type(err).__name__}: {err}")
     return plan
 

@@ -377,6 +377,20 @@ def test_read_ahead_keeps_order_raises_after_what_came_before_and_stops_early() 
     assert not [t for t in threading.enumerate() if t.name == "emr-sizing-read-ahead"]
 
 
+def test_a_failing_reader_stops_the_read_ahead_thread_before_the_file_closes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_emr_sizing import eventlog
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("parser bug")
+
+    monkeypatch.setattr(eventlog._Summarizer, "feed", broken)
+    with pytest.raises(RuntimeError, match="parser bug"):
+        read_event_log(str(SHARED / "application_1553914137147_0018"))
+    assert not [t for t in threading.enumerate() if t.name == "emr-sizing-read-ahead"]
+
+
 def test_lzf_back_references() -> None:
     # "abc" literal, then a back-reference of length 7 (3 + 2 + ... ) at distance 3: overlapping copy.
     block = bytes([2]) + b"abc" + bytes([(5 << 5) | 0, 2])

@@ -149,6 +149,7 @@ def test_secret_values_reach_emr_and_nothing_else(
     virtual_cluster_id: str,
     task_context: dict[str, Any],
     caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
     proved: Any,
 ) -> None:
     secrets = {key: f"SeCrEt-{i}-{uuid.uuid4().hex}" for i, key in enumerate(SECRET_KEYS)}
@@ -164,7 +165,10 @@ def test_secret_values_reach_emr_and_nothing_else(
     from airflow.sdk._shared.secrets_masker import redact
 
     ours = [r for r in caplog.records if r.name.startswith(("airflow_emr_sizing", "airflow.task"))]
+    task_log = "".join(capfd.readouterr())  # what the task logger (structlog) wrote
+    assert "Signature " in task_log and "recommendation" in task_log  # captured: the check can fail
     places = {
+        "task log": task_log,
         "xcom": json.dumps(task_context["ti"].xcoms, default=str),
         # this package's and the task's own log lines, raw, at every level
         "our logs": "\n".join(r.getMessage() for r in ours),

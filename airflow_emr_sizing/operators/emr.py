@@ -170,15 +170,19 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         job_id = (event or {}).get("job_id") or self.job_id
         if audit.get("signature") and audit.get("arguments") and job_id:
             arguments = audit["arguments"]
-            learned = self._record(
-                StoreLocation(**arguments["store"]),
-                float(arguments["store_timeout"]),
-                Signature.from_json(audit["signature"]),
-                job_id,
-                remember=False,
-                sources=UsageSources.from_json(arguments.get("usage")),
-                prediction=prediction_of(audit),
-            )
+            try:  # an audit written by another version must not fail a run that succeeded
+                learned = self._record(
+                    StoreLocation(**arguments["store"]),
+                    float(arguments["store_timeout"]),
+                    Signature.from_json(audit["signature"]),
+                    job_id,
+                    remember=False,
+                    sources=UsageSources.from_json(arguments.get("usage")),
+                    prediction=prediction_of(audit),
+                )
+            except Exception as err:
+                self.log.warning("The run's outcome is not recorded: unreadable audit (%s)", err)
+                learned = None
             if learned is not None:
                 ti.xcom_push(key=AUDIT_XCOM_KEY, value={**audit, "learned": learned})
         result: str = super().execute_complete(context, event)
@@ -263,8 +267,13 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         *,
         ended: bool,
     ) -> None:
-        """After submission: keep the key ↔ hash mapping, and what the run used once it has ended."""
-        if plan.signature is not None and job_id:
+        """After submission: keep the key ↔ hash mapping, and what the run used once it has ended.
+
+        Never raises: it runs while a deferral or the job's own error is on its way out.
+        """
+        if plan.signature is None or not job_id:
+            return
+        try:
             learned = self._record(
                 options.store,
                 options.store_timeout,
@@ -278,6 +287,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 context["ti"].xcom_push(
                     key=AUDIT_XCOM_KEY, value={**plan.audit.to_json(), "learned": learned}
                 )
+        except Exception as err:
+            self.log.warning("The run's outcome is not recorded: %s", err)
 
     def _record(
         self,
