@@ -146,9 +146,15 @@ def read_package(path: Path) -> int:
 
 
 def peak_rss_mib(path: Path) -> float:
+    """The reading process's own peak RSS: ``VmHWM`` of its address space.
+
+    Not ``ru_maxrss``: Linux carries that over from the process image before ``exec``, i.e. from
+    this (much larger) benchmark process at the moment it forked.
+    """
     code = (
-        "import resource, sys; from airflow_emr_sizing.eventlog import read_event_log; "
-        "read_event_log(sys.argv[1]); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
+        "import re, sys; from airflow_emr_sizing.eventlog import read_event_log; "
+        "read_event_log(sys.argv[1]); "
+        "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024)"
     )
     out = subprocess.run([sys.executable, "-c", code, str(path)], check=True, capture_output=True, text=True)
     return float(out.stdout.strip())
