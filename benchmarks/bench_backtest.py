@@ -1,8 +1,8 @@
 """Backtest speed: ``emr-sizing backtest``'s replay of 100k runs on 2 cores ("minutes, not hours").
 
-Seven generated 20-week histories (49 jobs, ~115k runs: at least the 100k asked for) replayed through the recommender as the
-command does. Printed: runs per second and minutes; the ratio is a 10-minute budget over the time
-taken (>= 1 meets it).
+Seven generated 20-week histories (49 jobs, ~115k runs: at least the 100k asked for) replayed
+through the recommender as the command does. Printed: runs per second and minutes; the ratio is
+a 10-minute budget over the time taken (>= 1 meets it).
 """
 
 from __future__ import annotations
