@@ -28,6 +28,7 @@ The policy, in the order it is applied:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -251,27 +252,32 @@ class _Run(NamedTuple):
     log_peak: float | None
 
 
+_STARTED_AT = operator.attrgetter("started_at")
+
+
 def _runs(context: RunContext, since: datetime, policy: Policy) -> list[_Run]:
     """The pool plus exact-signature runs it lacks, within the lookback, newest first."""
     seen = {o.job_id for o in context.pool}
     merged = [*context.pool, *(o for o in context.history if o.job_id not in seen)]
-    merged.sort(key=lambda o: o.started_at, reverse=True)
-    now = context.now.timestamp()
+    merged.sort(key=_STARTED_AT, reverse=True)
+    now, oldest = context.now.timestamp(), since.timestamp()
     level_rate = math.log(2) / (policy.level_half_life_days * 86400)
     error_rate = math.log(2) / (policy.error_half_life_days * 86400)
+    exp, log = math.exp, math.log
     runs = []
-    for o in merged:
-        if o.started_at < since:
+    for o in merged:  # hundreds per submission: written flat
+        started = o.started_at.timestamp()
+        if started < oldest:
             break
-        age = max(now - o.started_at.timestamp(), 0.0)
-        usable = o.peak_pod_memory_mib and not o.oom
+        age = now - started if now > started else 0.0
+        peak = o.peak_pod_memory_mib
         runs.append(
             _Run(
                 o,
                 None if o.day_of_week is None else day_type(o.day_of_week, bool(o.holiday)),
-                math.exp(-level_rate * age),
-                math.exp(-error_rate * age),
-                math.log(o.peak_pod_memory_mib) if usable and o.peak_pod_memory_mib else None,
+                exp(-level_rate * age),
+                exp(-error_rate * age),
+                log(peak) if peak and not o.oom else None,
             )
         )
     return runs
