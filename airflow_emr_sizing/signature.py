@@ -58,7 +58,7 @@ class Signature:
     format_version: int = KEY_FORMAT_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # all plain values
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Signature:

@@ -316,13 +316,13 @@ def _schema_version(conn: sa.Connection) -> int | None:
     """The stored schema version, or ``None`` on a fresh database."""
     if not sa.inspect(conn).has_table(meta_table.name):
         return None
-    row = conn.execute(_SCHEMA_VERSION_QUERY).first()
+    row = conn.exec_driver_sql(_SCHEMA_VERSION_SQL).first()
     if row is None:
         return None
     try:
-        return int(row.value)
+        return int(row[0])
     except ValueError as err:
-        raise StoreError(f"unreadable schema version {row.value!r}") from err
+        raise StoreError(f"unreadable schema version {row[0]!r}") from err
 
 
 @contextlib.contextmanager
@@ -399,29 +399,29 @@ def _driver_reads(dialect: sa.Dialect) -> _DriverReads:
     )
 
 
+#: A placeholder in each DB-API parameter style.
+_PARAMSTYLES = {
+    "qmark": "?",
+    "format": "%s",
+    "numeric": ":{index}",
+    "named": ":{name}",
+    "pyformat": "%({name})s",
+}
+
+
 def _in_paramstyle(text: str, style: str) -> tuple[str, tuple[str, ...]]:
     """``text`` with its ``:name`` placeholders in a DB-API parameter style, and their names in order."""
+    if style not in _PARAMSTYLES:
+        raise StoreError(f"unsupported database driver parameter style {style!r}")
     names: list[str] = []
 
     def placeholder(match: re.Match[str]) -> str:
-        name = match.group(1)
-        names.append(name)
-        if style == "qmark":
-            return "?"
-        if style == "format":
-            return "%s"
-        if style == "numeric":
-            return f":{len(names)}"
-        if style == "named":
-            return f":{name}"
-        if style == "pyformat":
-            return f"%({name})s"
-        raise StoreError(f"unsupported database driver parameter style {style!r}")
+        names.append(match.group(1))
+        return _PARAMSTYLES[style].format(name=match.group(1), index=len(names))
 
     return _PLACEHOLDER.sub(placeholder, text), tuple(names)
 
 
-_SCHEMA_VERSION_QUERY = sa.select(meta_table.c.value).where(meta_table.c.name == "schema_version")
 _SCHEMA_VERSION_SQL = f"SELECT value FROM {meta_table.name} WHERE name = 'schema_version'"
 
 

@@ -29,7 +29,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def stored_version(url: str) -> int:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
-        return int(conn.execute(sql_store._SCHEMA_VERSION_QUERY).scalar_one())
+        return int(conn.exec_driver_sql(sql_store._SCHEMA_VERSION_SQL).scalar_one())
 
 
 def test_a_v1_database_is_upgraded_step_by_step(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
