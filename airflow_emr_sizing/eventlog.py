@@ -232,13 +232,18 @@ class _Summarizer:
         """Read one file's decompressed chunks; lines may span chunks, never files."""
         self.carry = b""
         for chunk in chunks:
-            if not chunk:
+            first = chunk.find(b"\n")
+            if first < 0:
+                self.carry += chunk
                 continue
-            buf = self.carry + chunk if self.carry else chunk
-            last = buf.rfind(b"\n")
-            if last >= 0:
-                self.feed(buf, 0, last + 1)
-            self.carry = buf[last + 1 :]
+            if self.carry:  # the line cut by the previous chunk, completed (not the whole chunk)
+                head = self.carry + chunk[: first + 1]
+                self.feed(head, 0, len(head))
+            else:
+                self.feed(chunk, 0, first + 1)
+            last = chunk.rfind(b"\n")
+            self.feed(chunk, first + 1, last + 1)
+            self.carry = chunk[last + 1 :]
         self.end_of_file()
 
     def end_of_file(self) -> None:
