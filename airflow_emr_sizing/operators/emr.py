@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
@@ -121,15 +122,14 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         self._check_literal_arguments()
 
     def _check_literal_arguments(self) -> None:
-        """Fail at parse time on arguments that are wrong whatever the templates render to (no I/O)."""
-        mode = self.sizing.get("sizing_mode")
-        if _literal(mode) and mode not in MODES:
-            raise SizingConfigError("sizing_mode", mode, f"expected one of {', '.join(MODES)}")
-        if _literal(self.sizing.get("dry_run")):
-            parse_bool("dry_run", self.sizing["dry_run"])
-        _bounds(self.sizing)
-        if _literal(self.sizing.get("risk")):
-            _risk(self.sizing["risk"])
+        """Fail at parse time on arguments that are wrong whatever the templates render to (no I/O).
+
+        Only the arguments given are looked at: this runs for every operator of every DAG parse.
+        """
+        for name, value in self.sizing.items():
+            check = _LITERAL_CHECKS.get(name)
+            if check is not None and not _templated(value):
+                check(name, value)
         node_memory, node_cores = self.sizing.get("node_memory"), self.sizing.get("node_cores")
         if _literal(node_memory) and _literal(node_cores):
             _node(node_memory, node_cores)
@@ -427,6 +427,23 @@ def _node(memory: Any, cores: Any) -> NodeShape | None:
         field = "node_cores" if memory else "node_memory"
         raise SizingConfigError(field, None, "node fit needs both node_memory and node_cores")
     return NodeShape(parse_memory_mib("node_memory", memory), parse_cores("node_cores", cores))
+
+
+def _check_mode(name: str, mode: Any) -> None:
+    if mode not in MODES:
+        raise SizingConfigError(name, mode, f"expected one of {', '.join(MODES)}")
+
+
+#: Parse-time checks of literal sizing arguments (node shape is checked as a pair).
+_LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
+    "sizing_mode": _check_mode,
+    "dry_run": parse_bool,
+    "min_executor_memory": parse_memory_mib,
+    "max_executor_memory": parse_memory_mib,
+    "min_executor_cores": parse_cores,
+    "max_executor_cores": parse_cores,
+    "risk": lambda _name, value: _risk(value),
+}
 
 
 def _dag_timezone(op: SizedEmrContainerOperator) -> str:
