@@ -61,3 +61,28 @@ def test_light_modules_do_not_import_airflow_or_boto3(module: str) -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
 
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_the_operator_module_leaves_the_sizing_machinery_to_execute(airflow_home: Path) -> None:
+    """A DAG file pays for the operator class; store, recommender and collectors load at execute."""
+    machinery = (
+        "airflow_emr_sizing.plan",
+        "airflow_emr_sizing.recommender",
+        "airflow_emr_sizing.store",
+        "airflow_emr_sizing.collect",
+        "airflow_emr_sizing.eventlog",
+        "airflow_emr_sizing.signature",
+        "airflow_emr_sizing.spark_conf",
+    )
+    probe = textwrap.dedent(
+        f"""
+        import sys, runpy
+        namespace = runpy.run_path({str(EXAMPLE_DAG)!r})
+        assert len(namespace["dag"].tasks) == 2
+        print(sorted(m for m in {machinery!r} if m in sys.modules))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -18,23 +18,23 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as _AmazonEmrContainerOperator
-from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
 
-from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, is_secret_key, prediction_of
-from airflow_emr_sizing.collect import UsageSources, event_log_location, gather_usage, run_event_log_dir
 from airflow_emr_sizing.exceptions import SizingConfigError
 from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
-from airflow_emr_sizing.outcome import TERMINAL_STATES, observation_from_job_run
-from airflow_emr_sizing.plan import SizingOptions, SizingPlan, call_with_timeout, plan_sizing
 from airflow_emr_sizing.quantities import parse_cores, parse_memory_mib
-from airflow_emr_sizing.recommender import Bounds, NodeShape, Policy
-from airflow_emr_sizing.settings import MODES, Settings, load_settings, parse_bool
-from airflow_emr_sizing.signature import Signature
-from airflow_emr_sizing.spark_conf import read_job_conf
-from airflow_emr_sizing.store import Observation, StoreLocation
+from airflow_emr_sizing.settings import MODES, parse_bool
 
+# What runs only in execute() is imported there: the scheduler imports DAG files constantly, and
+# a DAG file importing this module should pay for the operator's class, not for its machinery.
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+    from airflow_emr_sizing.collect import UsageSources
+    from airflow_emr_sizing.plan import SizingOptions, SizingPlan
+    from airflow_emr_sizing.recommender import Bounds, NodeShape, Policy
+    from airflow_emr_sizing.settings import Settings
+    from airflow_emr_sizing.signature import Signature
+    from airflow_emr_sizing.store import Observation, StoreLocation
 
 __all__ = ["EmrContainerOperator", "SizedEmrContainerOperator"]
 
@@ -130,13 +130,15 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             check = _LITERAL_CHECKS.get(name)
             if check is not None and not _templated(value):
                 check(name, value)
-        node_memory, node_cores = self.sizing.get("node_memory"), self.sizing.get("node_cores")
-        if _literal(node_memory) and _literal(node_cores):
-            _node(node_memory, node_cores)
 
     # -- execute ---------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> str | None:
+        from airflow.providers.common.compat.sdk import TaskDeferred
+
+        from airflow_emr_sizing.plan import plan_sizing
+        from airflow_emr_sizing.settings import load_settings
+
         rendered = {
             name: self.render_template(value, context) if _templated(value) else value
             for name, value in self.sizing.items()
@@ -165,6 +167,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         return job_id
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
+        from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, prediction_of
+        from airflow_emr_sizing.collect import UsageSources
+        from airflow_emr_sizing.signature import Signature
+        from airflow_emr_sizing.store import StoreLocation
+
         ti = context["ti"]
         audit = ti.xcom_pull(task_ids=ti.task_id, key=AUDIT_XCOM_KEY, map_indexes=ti.map_index) or {}
         job_id = (event or {}).get("job_id") or self.job_id
@@ -192,6 +199,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
     def _options(self, given: dict[str, Any], settings: Settings, context: Context) -> SizingOptions:
         """Resolve the task's rendered sizing arguments against ``[emr_sizing]``."""
+        from airflow_emr_sizing.plan import SizingOptions
+        from airflow_emr_sizing.store import StoreLocation
+
         event_log_base = given.get("event_log_dir") or settings.event_log_dir
         return SizingOptions(
             app_name=str(given.get("app_name") or self.name),
@@ -213,6 +223,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
     def _sources(self, given: dict[str, Any], settings: Settings) -> UsageSources:
         """Which usage sources to read once the run ends."""
+        from airflow_emr_sizing.collect import UsageSources
+
         return UsageSources(
             event_log=bool(given.get("event_log_dir") or settings.event_log_dir),
             aws_conn_id=self.aws_conn_id,
@@ -226,6 +238,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
     def _publish(self, context: Context, plan: SizingPlan) -> None:
         """One log line (a warning when sizing had to give up) and the audit in XCom."""
+        from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
+
         audit = plan.audit
         signature = audit.signature or {}
         if plan.degraded:
@@ -248,6 +262,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         configuration_overrides: dict[str, Any] | None,
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Write the plan into the request as submitted (after OpenLineage injection, if any)."""
+        from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
+
         try:
             return plan.apply(job_driver, configuration_overrides)
         except Exception as err:
@@ -271,6 +287,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
         Never raises: it runs while a deferral or the job's own error is on its way out.
         """
+        from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, prediction_of
+
         if plan.signature is None or not job_id:
             return
         try:
@@ -305,6 +323,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
         Returns what was learned, for the audit (``None`` while the run has not ended).
         """
+        from airflow_emr_sizing.plan import call_with_timeout
+
         signature_hash = signature.hash
         learned: dict[str, Any] | None = None
         try:
@@ -345,6 +365,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         self, signature: Signature, job_id: str, sources: UsageSources
     ) -> tuple[Observation | None, dict[str, Any] | None]:
         """The run's outcome enriched with its usage sources; ``None`` while it has not ended."""
+        from airflow_emr_sizing.collect import event_log_location, gather_usage
+        from airflow_emr_sizing.outcome import TERMINAL_STATES, observation_from_job_run
+
         run = self.hook.conn.describe_job_run(id=job_id, virtualClusterId=self.virtual_cluster_id)["jobRun"]
         if run.get("state") not in TERMINAL_STATES:
             return None, None
@@ -361,6 +384,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
     def _mask_secrets(self) -> None:
         """Register secret-looking Spark conf values with Airflow's log masker."""
+        from airflow.providers.common.compat.sdk import mask_secret
+
+        from airflow_emr_sizing.audit import is_secret_key
+        from airflow_emr_sizing.spark_conf import read_job_conf
+
         try:
             conf = read_job_conf(self.job_driver, self.configuration_overrides)
         except Exception:
@@ -383,6 +411,8 @@ def _literal(value: object) -> bool:
 
 
 def _bounds(given: dict[str, Any]) -> Bounds:
+    from airflow_emr_sizing.recommender import Bounds
+
     def memory(field: str) -> int | None:
         value: Any = given.get(field)
         return parse_memory_mib(field, value) if _literal(value) else None
@@ -401,6 +431,8 @@ def _bounds(given: dict[str, Any]) -> Bounds:
 
 def _policy(given: dict[str, Any], settings: Settings) -> Policy:
     """The recommender's policy: the task's risk and node shape, else ``[emr_sizing]``'s."""
+    from airflow_emr_sizing.recommender import Policy
+
     return Policy(
         risk=_risk(given.get("risk", settings.risk)),
         min_samples=settings.min_samples,
@@ -426,6 +458,8 @@ def _node(memory: Any, cores: Any) -> NodeShape | None:
     if not (memory and cores):
         field = "node_cores" if memory else "node_memory"
         raise SizingConfigError(field, None, "node fit needs both node_memory and node_cores")
+    from airflow_emr_sizing.recommender import NodeShape
+
     return NodeShape(parse_memory_mib("node_memory", memory), parse_cores("node_cores", cores))
 
 
@@ -434,7 +468,8 @@ def _check_mode(name: str, mode: Any) -> None:
         raise SizingConfigError(name, mode, f"expected one of {', '.join(MODES)}")
 
 
-#: Parse-time checks of literal sizing arguments (node shape is checked as a pair).
+#: Parse-time checks of literal sizing arguments. A node shape given by halves is checked at
+#: execute time, as ``[emr_sizing]`` may give the other half.
 _LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
     "sizing_mode": _check_mode,
     "dry_run": parse_bool,
@@ -443,6 +478,8 @@ _LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
     "min_executor_cores": parse_cores,
     "max_executor_cores": parse_cores,
     "risk": lambda _name, value: _risk(value),
+    "node_memory": parse_memory_mib,
+    "node_cores": parse_cores,
 }
 
 
@@ -452,6 +489,8 @@ def _dag_timezone(op: SizedEmrContainerOperator) -> str:
 
 
 def _run_event_log_dir(base: str, context: Context) -> str:
+    from airflow_emr_sizing.collect import run_event_log_dir
+
     ti = context["ti"]
     dag_run = context.get("dag_run")
     run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "manual"
