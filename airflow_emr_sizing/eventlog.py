@@ -268,12 +268,10 @@ class _Summarizer:
             elif startswith(_TASK_START, pos):  # as many as task ends, never needed
                 pass
             elif startswith(b'{"Event":"', pos):
-                name = (
-                    buf[pos + 23 : find(b'"', pos + 10, stop)]
-                    if startswith(b"SparkListener", pos + 10)
-                    else b""
-                )
-                if name in rare:
+                quote = find(b'"', pos + 10, stop)
+                if quote < 0:  # the event name never ends: a corrupt line
+                    self.bad_lines += 1
+                elif startswith(b"SparkListener", pos + 10) and (name := buf[pos + 23 : quote]) in rare:
                     try:
                         self._event(name.decode(), json.loads(buf[pos:stop]))
                     except (ValueError, KeyError, TypeError, AttributeError):

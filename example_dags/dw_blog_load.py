@@ -5,11 +5,13 @@ Korean working day, then an hourly Spark SQL aggregate. The load applies the rec
 size; the aggregate is still in dry run (sized, but only reported in its XCom audit).
 
 The only change from a plain amazon-provider DAG is the import of ``EmrContainerOperator`` and the
-sizing arguments.
+sizing arguments. The amazon provider's module is named as well so that Airflow's DAG processor
+pre-imports it (it pre-imports ``airflow.*`` modules only) instead of each parse importing it.
 """
 
 from __future__ import annotations
 
+import airflow.providers.amazon.aws.operators.emr  # noqa: F401  (pre-imported by the DAG processor)
 import pendulum
 from airflow.sdk import DAG
 

@@ -408,3 +408,15 @@ def test_any_chunking_gives_the_same_summary(cuts: list[int]) -> None:
     whole = summarize_chunks([data]).to_json()
     assert summarize_chunks(pieces).to_json() == whole
     assert whole["executors"] == 3 and math.isclose(whole["duration_s"], 62.168)
+
+
+@pytest.mark.parametrize("cut", [3, 5, 20])
+def test_an_event_name_that_never_ends_is_a_bad_line_wherever_the_chunk_ends(cut: int) -> None:
+    bad = b'{"Event":"SparkListenerExecutorAdded\n'
+    good = b'{"Event":"SparkListenerLogStart","Spark Version":"3.5.0"}\n'
+    whole = summarize_chunks([bad + good])
+    split = summarize_chunks([bad[:cut], bad[cut:] + good])
+
+    assert whole.to_json() == split.to_json()
+    assert any("could not be read" in w for w in whole.warnings)
+    assert whole.spark_version == "3.5.0"

@@ -194,11 +194,24 @@ def test_templated_arguments_are_checked_after_rendering() -> None:
         ({"risk": "often"}, "risk"),
         ({"node_memory": "61g", "node_cores": "lots"}, "node_cores"),
         ({"node_memory": "61.5g", "node_cores": 15}, "node_memory"),
+        ({"node_memory": "sixty"}, "node_memory"),  # one half alone is checked too
+        ({"node_cores": "-2"}, "node_cores"),
     ],
 )
 def test_bad_policy_arguments_name_the_field(arguments: dict[str, Any], field: str) -> None:
     with pytest.raises(SizingConfigError, match=field):
         EmrContainerOperator(task_id="t", **arguments, **JOB)
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"node_memory": "", "node_cores": ""}, {"node_memory": 0, "node_cores": 0}, {"node_cores": "8"}],
+)
+def test_empty_node_halves_mean_no_node_shape_at_parse_time(arguments: dict[str, Any]) -> None:
+    """Empty values turn an ``[emr_sizing]`` node shape off; a lone half may be completed there."""
+    op = EmrContainerOperator(task_id="t", **arguments, **JOB)
+
+    assert op.sizing == arguments
 
 
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")

@@ -468,8 +468,13 @@ def _check_mode(name: str, mode: Any) -> None:
         raise SizingConfigError(name, mode, f"expected one of {', '.join(MODES)}")
 
 
-#: Parse-time checks of literal sizing arguments. A node shape given by halves is checked at
-#: execute time, as ``[emr_sizing]`` may give the other half.
+def _check_node_half(name: str, value: Any) -> None:
+    if value:  # empty or zero: no node shape, as in _node
+        (parse_memory_mib if name == "node_memory" else parse_cores)(name, value)
+
+
+#: Parse-time checks of literal sizing arguments. Each half of a node shape is checked alone;
+#: that both are there is checked at execute time, as ``[emr_sizing]`` may give the other half.
 _LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
     "sizing_mode": _check_mode,
     "dry_run": parse_bool,
@@ -478,8 +483,8 @@ _LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
     "min_executor_cores": parse_cores,
     "max_executor_cores": parse_cores,
     "risk": lambda _name, value: _risk(value),
-    "node_memory": parse_memory_mib,
-    "node_cores": parse_cores,
+    "node_memory": _check_node_half,
+    "node_cores": _check_node_half,
 }
 
 
