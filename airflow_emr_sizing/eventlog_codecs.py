@@ -28,7 +28,8 @@ from typing import IO, BinaryIO, cast
 
 __all__ = ["CHUNK_BYTES", "CODECS", "TruncatedStream", "decompressed_chunks", "read_ahead", "sniff_codec"]
 
-#: Bytes read from the (compressed) source at a time.
+#: Bytes read at a time, from the source and (zstd) of decompressed output: the read-ahead keeps
+#: at most a few such chunks in memory.
 CHUNK_BYTES = 1 << 20
 CODECS = ("plain", "zstd", "lz4", "snappy", "lzf")
 
@@ -163,7 +164,7 @@ def _zstd(reader: _Reader) -> Iterator[bytes]:
 
     stream = zstandard.ZstdDecompressor().stream_reader(cast(IO[bytes], reader), read_across_frames=True)
     try:
-        while chunk := stream.read(CHUNK_BYTES * 4):
+        while chunk := stream.read(CHUNK_BYTES):
             yield chunk
     except zstandard.ZstdError as err:
         raise TruncatedStream(f"zstd: {err}") from err
