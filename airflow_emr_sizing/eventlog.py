@@ -236,13 +236,13 @@ class _Summarizer:
             if first < 0:
                 self.carry += chunk
                 continue
+            start = 0
             if self.carry:  # the line cut by the previous chunk, completed (not the whole chunk)
                 head = self.carry + chunk[: first + 1]
                 self.feed(head, 0, len(head))
-            else:
-                self.feed(chunk, 0, first + 1)
+                start = first + 1
             last = chunk.rfind(b"\n")
-            self.feed(chunk, first + 1, last + 1)
+            self.feed(chunk, start, last + 1)
             self.carry = chunk[last + 1 :]
         self.end_of_file()
 

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as _AmazonEmrContainerOperator
+from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
 
 from airflow_emr_sizing.exceptions import SizingConfigError
 from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
@@ -134,8 +135,6 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
     # -- execute ---------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> str | None:
-        from airflow.providers.common.compat.sdk import TaskDeferred
-
         from airflow_emr_sizing.plan import plan_sizing
         from airflow_emr_sizing.settings import load_settings
 
@@ -384,8 +383,6 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
     def _mask_secrets(self) -> None:
         """Register secret-looking Spark conf values with Airflow's log masker."""
-        from airflow.providers.common.compat.sdk import mask_secret
-
         from airflow_emr_sizing.audit import is_secret_key
         from airflow_emr_sizing.spark_conf import read_job_conf
 
@@ -468,9 +465,9 @@ def _check_mode(name: str, mode: Any) -> None:
         raise SizingConfigError(name, mode, f"expected one of {', '.join(MODES)}")
 
 
-def _check_node_half(name: str, value: Any) -> None:
-    if value:  # empty or zero: no node shape, as in _node
-        (parse_memory_mib if name == "node_memory" else parse_cores)(name, value)
+def _unless_empty(parse: Callable[[str, Any], object]) -> Callable[[str, Any], object]:
+    """Empty or zero means "no node shape", as in :func:`_node`."""
+    return lambda name, value: parse(name, value) if value else None
 
 
 #: Parse-time checks of literal sizing arguments. Each half of a node shape is checked alone;
@@ -483,8 +480,8 @@ _LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
     "min_executor_cores": parse_cores,
     "max_executor_cores": parse_cores,
     "risk": lambda _name, value: _risk(value),
-    "node_memory": _check_node_half,
-    "node_cores": _check_node_half,
+    "node_memory": _unless_empty(parse_memory_mib),
+    "node_cores": _unless_empty(parse_cores),
 }
 
 
