@@ -1,7 +1,7 @@
 """Public holidays, cheap enough to ask on every submission.
 
-The ``holidays`` library takes ~65 ms to import and up to ~60 ms more to compute a year of a
-lunar calendar such as Korea's, and every Airflow task runs in a fresh process. So the holiday
+The ``holidays`` library costs a task process ~150-250 ms (its first calendar imports every
+country's module), and every Airflow task runs in a fresh process. So the holiday
 dates of each (library version, country, subdivision, year) are kept in a small JSON file the
 first process writes and later ones read. A cache that cannot be written only costs speed.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from airflow_emr_sizing.exceptions import SizingConfigError
 
-__all__ = ["cache_dir", "holiday_dates", "is_holiday"]
+__all__ = ["cache_dir", "cache_file", "holiday_dates", "is_holiday"]
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,16}")
 
@@ -38,7 +38,7 @@ def holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset
         raise SizingConfigError("holiday_country", country, "not an ISO country code")
     if subdivision is not None and not _CODE.fullmatch(subdivision):
         raise SizingConfigError("holiday_subdivision", subdivision, "not a subdivision code")
-    path = cache_dir() / f"holidays-{_library_version()}-{country}-{subdivision or '_'}-{year}.json"
+    path = cache_file(country, subdivision, year)
     try:
         return frozenset(date.fromisoformat(day) for day in json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
@@ -46,6 +46,11 @@ def holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset
     dates = _compute(country, subdivision, year)
     _write(path, sorted(day.isoformat() for day in dates))
     return dates
+
+
+def cache_file(country: str, subdivision: str | None, year: int) -> Path:
+    """Where one year's dates are kept; the installed ``holidays`` release is part of the name."""
+    return cache_dir() / f"holidays-{_library_version()}-{country}-{subdivision or '_'}-{year}.json"
 
 
 def cache_dir() -> Path:

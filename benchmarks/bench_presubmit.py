@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from big_store import sqlite_store
-from common import import_ms, interleaved, setup_airflow
+from common import fresh_process_ms, import_ms, interleaved, setup_airflow
 
 TARGET = 1.10
 TOTAL_ROWS = 1_000_000
@@ -131,6 +131,17 @@ def main() -> tuple[str, float, float]:
     print(
         f"[presubmit] once per task process, not in the figures above: the first execute() imports "
         f"this package's sizing modules, {at_execute:.1f} ms"
+    )
+    cold_holidays = fresh_process_ms(
+        "holiday_calendar.is_holiday(date(2026, 11, 30), 'KR')",
+        setup="import os, tempfile\nfrom datetime import date\ncache = tempfile.TemporaryDirectory()\n"
+        "os.environ['AIRFLOW_EMR_SIZING_CACHE_DIR'] = cache.name\n"
+        "import airflow.sdk, airflow_emr_sizing.operators.emr\n"  # as in a task process
+        "from airflow_emr_sizing import holiday_calendar",
+    )
+    print(
+        f"[presubmit] once per machine or pod whose holiday cache is empty (each new pod on "
+        f"KubernetesExecutor, unless `emr-sizing holidays` filled it): KR holidays, {cold_holidays:.1f} ms"
     )
     return "pre-submit per task, sized vs plain (1M observations)", ratio, TARGET
 

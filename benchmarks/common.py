@@ -49,11 +49,18 @@ def import_ms(modules: Iterable[str], *, after: Iterable[str] = ("airflow.sdk",)
     Module imports happen once per process, so the per-operator measurements leave them out; this
     shows them. Bytecode is written and used, as an installed package has it.
     """
+    return fresh_process_ms(f"import {', '.join(modules)}", setup=f"import {', '.join(after)}", rounds=rounds)
+
+
+def fresh_process_ms(
+    statement: str, *, setup: str, rounds: int = 7, env: dict[str, str] | None = None
+) -> float:
+    """Median milliseconds ``statement`` takes in a new process, after ``setup`` ran there."""
     code = (
-        f"import time; import {', '.join(after)}; start = time.perf_counter(); "
-        f"import {', '.join(modules)}; print((time.perf_counter() - start) * 1e3)"
+        f"import time\n{setup}\nstart = time.perf_counter()\n{statement}\n"
+        "print((time.perf_counter() - start) * 1e3)"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = {k: v for k, v in {**os.environ, **(env or {})}.items() if k != "PYTHONDONTWRITEBYTECODE"}
     samples = []
     for _ in range(rounds + 1):  # the first run writes the bytecode
         out = subprocess.run(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from airflow_emr_sizing import __version__
@@ -44,3 +45,34 @@ def test_the_console_script_is_installed() -> None:
     result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=60)
 
     assert result.stdout.strip() == f"emr-sizing, version {__version__}"
+
+
+def test_holidays_fills_the_cache_that_task_processes_read(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    env = {"AIRFLOW_EMR_SIZING_CACHE_DIR": str(cache), "PATH": "/usr/bin:/bin"}
+    script = str(Path(sys.executable).with_name("emr-sizing"))
+    warm = [script, "holidays", "--country", "KR", "--year", "2026", "--year", "2027", "--format", "json"]
+    result = subprocess.run(warm, capture_output=True, text=True, env=env, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    years = json.loads(result.stdout)["years"]
+    assert "2026-09-25" in years["2026"]["dates"]  # Chuseok
+    assert "2027-02-07" in years["2027"]["dates"]  # Seollal
+    assert sorted(Path(entry["cache"]).parent for entry in years.values()) == [cache, cache]
+
+    probe = (
+        "import sys, datetime; from airflow_emr_sizing.holiday_calendar import is_holiday; "
+        "print(is_holiday(datetime.date(2027, 2, 7), 'KR'), 'holidays' in sys.modules)"
+    )
+    task = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert task.stdout.split() == ["True", "False"], task.stderr
+
+
+def test_holidays_of_an_unknown_calendar_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW_EMR_SIZING_CACHE_DIR", str(tmp_path))
+    result = CliRunner().invoke(main, ["holidays", "--country", "US", "--subdivision", "ZZ"])
+
+    assert result.exit_code == 1
+    assert "holiday_subdivision='ZZ'" in result.output

@@ -14,6 +14,7 @@ from airflow_emr_sizing.cli.backtest import backtest
 from airflow_emr_sizing.cli.eventlog import eventlog
 from airflow_emr_sizing.cli.explain import explain
 from airflow_emr_sizing.cli.history import history
+from airflow_emr_sizing.cli.holidays import holidays
 from airflow_emr_sizing.cli.prune import prune
 from airflow_emr_sizing.cli.signature import signature
 
@@ -33,3 +34,4 @@ main.add_command(explain)
 main.add_command(history)
 main.add_command(audit)
 main.add_command(prune)
+main.add_command(holidays)
