@@ -33,6 +33,7 @@ class SizingConfigError(EmrSizingError, ValueError):
     def __init__(self, field: str, value: object, problem: str) -> None:
         self.field = field
         self.value = value
+        self.problem = problem
         super().__init__(f"{field}={value!r}: {problem}")
 
 

@@ -125,9 +125,13 @@ def _shallow(flat: Any) -> dict[str, Any]:
 def _check_bounds(bounds: Bounds) -> None:
     low, high = bounds.min_heap_mib, bounds.max_heap_mib
     if low is not None and high is not None and low > high:
-        raise SizingConfigError("min_executor_memory", bounds.min_heap_mib, "is above max_executor_memory")
+        raise SizingConfigError(
+            "min_executor_memory", format_mib(low), f"is above max_executor_memory ({format_mib(high)!r})"
+        )
     if bounds.min_cores is not None and bounds.max_cores is not None and bounds.min_cores > bounds.max_cores:
-        raise SizingConfigError("min_executor_cores", bounds.min_cores, "is above max_executor_cores")
+        raise SizingConfigError(
+            "min_executor_cores", bounds.min_cores, f"is above max_executor_cores ({bounds.max_cores!r})"
+        )
 
 
 @dataclass

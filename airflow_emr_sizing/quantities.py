@@ -12,7 +12,10 @@ from decimal import Decimal, InvalidOperation
 
 from airflow_emr_sizing.exceptions import SparkConfError
 
-__all__ = ["format_cores", "format_mib", "parse_cores", "parse_memory_mib"]
+__all__ = ["MIN_EXECUTOR_MEMORY_MIB", "format_cores", "format_mib", "parse_cores", "parse_memory_mib"]
+
+#: Spark refuses executor memory (heap) below 1.5 x its 300 MiB reserved memory.
+MIN_EXECUTOR_MEMORY_MIB = 450
 
 _MEMORY = re.compile(r"([0-9]+)([a-z]+)?")
 _FRACTION = re.compile(r"([0-9]+)\.([0-9]+)([a-z]+)?")

@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from statistics import NormalDist
 from typing import Any, NamedTuple
 
+from airflow_emr_sizing.quantities import MIN_EXECUTOR_MEMORY_MIB
 from airflow_emr_sizing.spark_conf import ExecutorSize
 from airflow_emr_sizing.store import Observation
 
@@ -54,8 +55,7 @@ __all__ = [
 ]
 
 MIN_OVERHEAD_MIB = 384
-#: Spark refuses executor heaps below 1.5 x its 300 MiB reserved memory.
-MIN_HEAP_MIB = 450
+MIN_HEAP_MIB = MIN_EXECUTOR_MEMORY_MIB
 _MEMORY_STEP_MIB = 32
 _CPU_STEP = 0.05
 _Z = NormalDist()

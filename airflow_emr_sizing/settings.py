@@ -197,7 +197,7 @@ def parse_bool(field: str, value: object) -> bool:
     text = str(value).strip().lower()
     if text in ("true", "1", "yes", "on"):
         return True
-    if text in ("false", "0", "no", "off", ""):
+    if text in ("false", "0", "no", "off"):
         return False
     raise SizingConfigError(field, value, "expected true or false")
 
@@ -210,14 +210,23 @@ def load_settings() -> Settings:
     given = {name.lower(): value for name, value in (conf.getsection(SECTION) or {}).items()}
 
     def get(name: str) -> str:
-        value = given.get(name, OPTIONS[name]["default"])
-        return str(value).strip() if value is not None else ""
+        """The option as set, or its default when unset or blank (``AIRFLOW__EMR_SIZING__X=``)."""
+        value = given.get(name)  # typed by Airflow: 0 and False are values, not blanks
+        text = "" if value is None else str(value).strip()
+        default = OPTIONS[name]["default"]
+        return text or ("" if default is None else str(default).strip())
 
     def number(name: str, kind: type[float] | type[int]) -> Any:
         try:
             return kind(get(name))
         except ValueError as err:
             raise SizingConfigError(f"[{SECTION}] {name}", get(name), f"expected a {kind.__name__}") from err
+
+    def at_least_one(name: str) -> int:
+        count: int = number(name, int)
+        if count < 1:
+            raise SizingConfigError(f"[{SECTION}] {name}", get(name), "must be at least 1")
+        return count
 
     airflow_home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
     return Settings(
@@ -229,10 +238,10 @@ def load_settings() -> Settings:
         holiday_country=get("holiday_country") or None,
         holiday_subdivision=get("holiday_subdivision") or None,
         label_key=get("label_key"),
-        min_samples=number("min_samples", int),
+        min_samples=at_least_one("min_samples"),
         event_log_dir=get("event_log_dir") or None,
         event_log_metrics=parse_bool(f"[{SECTION}] event_log_metrics", get("event_log_metrics")),
-        event_log_attempts=number("event_log_attempts", int),
+        event_log_attempts=at_least_one("event_log_attempts"),
         event_log_retry_delay=number("event_log_retry_delay", float),
         prometheus_url=get("prometheus_url") or None,
         prometheus_timeout=number("prometheus_timeout", float),

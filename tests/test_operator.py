@@ -170,6 +170,14 @@ def test_sizing_arguments_given_are_kept_together_for_rendering_at_execute() -> 
         ({"dry_run": "maybe"}, "dry_run"),
         ({"max_executor_memory": "4.5g"}, "max_executor_memory"),
         ({"min_executor_cores": "lots"}, "min_executor_cores"),
+        # Spark refuses executor memory below 450 MiB: such a bound would break the job
+        ({"max_executor_memory": "0"}, "max_executor_memory"),
+        ({"max_executor_memory": "100k"}, "max_executor_memory"),
+        ({"min_executor_memory": 8}, "min_executor_memory"),  # a bare number is MiB
+        ({"min_executor_memory": "16g", "max_executor_memory": "8g"}, "min_executor_memory"),
+        ({"min_executor_cores": "2", "max_executor_cores": "500m"}, "min_executor_cores"),
+        ({"dry_run": ""}, "dry_run"),  # never read as false: that would turn sizing on
+        ({"event_log_metrics": "perhaps"}, "event_log_metrics"),
     ],
 )
 def test_bad_literal_arguments_fail_at_parse_time_naming_the_field(
@@ -185,6 +193,76 @@ def test_templated_arguments_are_checked_after_rendering() -> None:
     )
 
     assert op.sizing["sizing_mode"] == "{{ var.value.mode }}"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"dry_run": "{{ params.get('missing', '') }}"}, "dry_run"),
+        ({"max_executor_memory": "{{ '300m' }}"}, "max_executor_memory"),
+        ({"min_executor_memory": "{{ '9g' }}", "max_executor_memory": "8g"}, "min_executor_memory"),
+    ],
+)
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_bad_rendered_arguments_fail_before_submitting_naming_the_field(
+    mock_submit: mock.MagicMock,
+    arguments: dict[str, Any],
+    field: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+) -> None:
+    op = EmrContainerOperator(task_id="t", **arguments, **JOB)
+
+    with pytest.raises(SizingConfigError, match=rf"^{field}="):
+        op.execute({**task_context, "params": {}})
+    mock_submit.assert_not_called()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("HOLIDAY_COUNTRY", "XX", "[emr_sizing] holiday_country"),
+        ("MIN_SAMPLES", "0", "[emr_sizing] min_samples"),
+        ("RISK", "0.9", "[emr_sizing] risk"),
+    ],
+)
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_a_bad_setting_is_named_as_the_setting(
+    mock_submit: mock.MagicMock,
+    variable: str,
+    value: str,
+    named: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(f"AIRFLOW__EMR_SIZING__{variable}", value)
+
+    with pytest.raises(SizingConfigError) as raised:
+        EmrContainerOperator(task_id="t", dry_run=False, **JOB).execute(task_context)
+    assert raised.value.field == named
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_blank_settings_mean_their_defaults(
+    mock_submit: mock.MagicMock,
+    store_path: Path,
+    task_context: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``AIRFLOW__EMR_SIZING__DRY_RUN=`` must not read as false: that would turn sizing on."""
+    for variable in ("DRY_RUN", "MODE", "MIN_SAMPLES"):
+        monkeypatch.setenv(f"AIRFLOW__EMR_SIZING__{variable}", "")
+    seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
+    plain = mock_submit.call_args.args[1:]
+
+    EmrContainerOperator(task_id="t", client_request_token="tok", **JOB).execute(task_context)
+
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    assert (audit["dry_run"], audit["mode"], audit["applied"]) == (True, "initial", False)
+    assert audit["recommendation"] is not None
+    assert mock_submit.call_args.args[1:] == plain
 
 
 @pytest.mark.parametrize(

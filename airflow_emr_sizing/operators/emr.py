@@ -22,7 +22,7 @@ from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
 
 from airflow_emr_sizing.exceptions import SizingConfigError
 from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
-from airflow_emr_sizing.quantities import parse_cores, parse_memory_mib
+from airflow_emr_sizing.quantities import MIN_EXECUTOR_MEMORY_MIB, format_mib, parse_cores, parse_memory_mib
 from airflow_emr_sizing.settings import MODES, parse_bool
 
 # What runs only in execute() is imported there: the scheduler imports DAG files constantly, and
@@ -131,6 +131,10 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             check = _LITERAL_CHECKS.get(name)
             if check is not None and not _templated(value):
                 check(name, value)
+        for low, high, parse in _ORDERED_BOUNDS:
+            below, above = self.sizing.get(low), self.sizing.get(high)
+            if _literal(below) and _literal(above) and parse(low, below) > parse(high, above):
+                raise SizingConfigError(low, below, f"is above {high} ({above!r})")
 
     # -- execute ---------------------------------------------------------------------------------
 
@@ -143,10 +147,13 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             for name, value in self.sizing.items()
         }
         settings = load_settings()
-        options = self._options(rendered, settings, context)
-        sources = self._sources(rendered, settings)
-        self._mask_secrets()
-        plan = plan_sizing(self.job_driver, self.configuration_overrides, _run_time(context), options)
+        try:
+            options = self._options(rendered, settings, context)
+            sources = self._sources(rendered, settings)
+            self._mask_secrets()
+            plan = plan_sizing(self.job_driver, self.configuration_overrides, _run_time(context), options)
+        except SizingConfigError as err:
+            raise _from_settings(err, rendered) from err
         plan.audit.arguments["usage"] = sources.to_json()
         self._publish(context, plan)
         if plan.values:
@@ -399,6 +406,22 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 EmrContainerOperator = SizedEmrContainerOperator
 
 
+#: Task arguments defaulting to an ``[emr_sizing]`` option, and that option's name.
+_SETTING_OF = {
+    "sizing_mode": "mode",
+    **{name: name for name in ("dry_run", "holiday_country", "holiday_subdivision", "risk")},
+    **{name: name for name in ("node_memory", "node_cores", "event_log_dir", "event_log_metrics")},
+}
+
+
+def _from_settings(err: SizingConfigError, given: dict[str, Any]) -> SizingConfigError:
+    """Name ``[emr_sizing]`` in the error when the bad value came from there, not from the task."""
+    setting = _SETTING_OF.get(err.field)
+    if setting is None or err.field in given:
+        return err
+    return SizingConfigError(f"[emr_sizing] {setting}", err.value, err.problem)
+
+
 def _templated(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
@@ -408,11 +431,12 @@ def _literal(value: object) -> bool:
 
 
 def _bounds(given: dict[str, Any]) -> Bounds:
+    """The literal bounds among ``given`` (templated ones are left to execute time)."""
     from airflow_emr_sizing.recommender import Bounds
 
     def memory(field: str) -> int | None:
         value: Any = given.get(field)
-        return parse_memory_mib(field, value) if _literal(value) else None
+        return _memory_bound(field, value) if _literal(value) else None
 
     def cores(field: str) -> float | None:
         value: Any = given.get(field)
@@ -424,6 +448,16 @@ def _bounds(given: dict[str, Any]) -> Bounds:
         min_cores=cores("min_executor_cores"),
         max_cores=cores("max_executor_cores"),
     )
+
+
+def _memory_bound(name: str, value: Any) -> int:
+    """A bound on ``spark.executor.memory``: one Spark would refuse fails now, not the job later."""
+    mib = parse_memory_mib(name, value)
+    if mib < MIN_EXECUTOR_MEMORY_MIB:
+        raise SizingConfigError(
+            name, value, f"below Spark's minimum executor memory ({format_mib(MIN_EXECUTOR_MEMORY_MIB)})"
+        )
+    return mib
 
 
 def _policy(given: dict[str, Any], settings: Settings) -> Policy:
@@ -460,6 +494,13 @@ def _node(memory: Any, cores: Any) -> NodeShape | None:
     return NodeShape(parse_memory_mib("node_memory", memory), parse_cores("node_cores", cores))
 
 
+#: Bounds whose literal values are compared at parse time (as at execute time, in the plan).
+_ORDERED_BOUNDS: tuple[tuple[str, str, Callable[[str, Any], float]], ...] = (
+    ("min_executor_memory", "max_executor_memory", _memory_bound),
+    ("min_executor_cores", "max_executor_cores", parse_cores),
+)
+
+
 def _check_mode(name: str, mode: Any) -> None:
     if mode not in MODES:
         raise SizingConfigError(name, mode, f"expected one of {', '.join(MODES)}")
@@ -475,8 +516,9 @@ def _unless_empty(parse: Callable[[str, Any], object]) -> Callable[[str, Any], o
 _LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
     "sizing_mode": _check_mode,
     "dry_run": parse_bool,
-    "min_executor_memory": parse_memory_mib,
-    "max_executor_memory": parse_memory_mib,
+    "event_log_metrics": parse_bool,
+    "min_executor_memory": _memory_bound,
+    "max_executor_memory": _memory_bound,
     "min_executor_cores": parse_cores,
     "max_executor_cores": parse_cores,
     "risk": lambda _name, value: _risk(value),
