@@ -152,7 +152,7 @@ class SqlStore:
         except StoreError:
             raise
         except Exception as err:
-            raise StoreError(f"cannot open store {self.description}: {err}") from err
+            raise StoreError(f"cannot open store {self.description}: {_brief(err)}") from err
 
     def _ensure_schema(self) -> None:
         with self._engine.connect() as conn:
@@ -192,7 +192,9 @@ class SqlStore:
             with self._engine.begin() as conn:
                 conn.execute(_upsert(self._engine.dialect.name), values)
         except Exception as err:
-            raise StoreError(f"cannot record job {observation.job_id} in {self.description}: {err}") from err
+            raise StoreError(
+                f"cannot record job {observation.job_id} in {self.description}: {_brief(err)}"
+            ) from err
 
     def history(
         self, signature_hash: str, *, limit: int = 500, since: datetime | None = None
@@ -232,7 +234,7 @@ class SqlStore:
                 finally:
                     cursor.close()
         except Exception as err:
-            raise StoreError(f"cannot read history from {self.description}: {err}") from err
+            raise StoreError(f"cannot read history from {self.description}: {_brief(err)}") from err
         return [_observation_of(row, reads.result_time) for row in rows]
 
     def prune(self, *, keep_last: int | None, older_than: datetime | None, dry_run: bool = False) -> int:
@@ -263,7 +265,7 @@ class SqlStore:
                     return int(conn.execute(count).scalar_one())
                 return int(conn.execute(observations.delete().where(condition)).rowcount)
         except Exception as err:
-            raise StoreError(f"cannot prune {self.description}: {err}") from err
+            raise StoreError(f"cannot prune {self.description}: {_brief(err)}") from err
 
     def remember_signature(self, signature: Signature) -> None:
         values = {
@@ -283,7 +285,7 @@ class SqlStore:
             with self._engine.begin() as conn:
                 conn.execute(statement)
         except Exception as err:
-            raise StoreError(f"cannot record signature in {self.description}: {err}") from err
+            raise StoreError(f"cannot record signature in {self.description}: {_brief(err)}") from err
 
     def lookup_signature(self, signature_hash: str) -> SignatureRecord | None:
         query = sa.select(signatures).where(signatures.c.hash == signature_hash)
@@ -291,7 +293,7 @@ class SqlStore:
             with self._engine.connect() as conn:
                 row = conn.execute(query).mappings().first()
         except Exception as err:
-            raise StoreError(f"cannot read signatures from {self.description}: {err}") from err
+            raise StoreError(f"cannot read signatures from {self.description}: {_brief(err)}") from err
         if row is None:
             return None
         return SignatureRecord(row["hash"], row["key"], row["app_name"], row["format_version"])
@@ -461,6 +463,11 @@ def _row_of(observation: Observation) -> dict[str, Any]:
         "app_key": _digest(observation.app_name),
         "spec_key": None if spec is None else _digest(spec),
     }
+
+
+def _brief(err: BaseException) -> str:
+    """The first line of a database error: SQLAlchemy appends the SQL and a documentation link."""
+    return str(err).split("\n", 1)[0]
 
 
 def _digest(text: str) -> str:

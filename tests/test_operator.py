@@ -109,12 +109,17 @@ def test_sized_run_injects_into_the_request_and_leaves_the_operator_untouched(
 
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
 def test_store_down_submits_unchanged_and_says_why(
-    mock_submit: mock.MagicMock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task_context: dict[str, Any]
+    mock_submit: mock.MagicMock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    task_context: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__STORE_PATH", str(tmp_path / "missing-dir" / "store.db"))
     AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
     plain = submitted(mock_submit)
     mock_submit.reset_mock()
+    capfd.readouterr()
 
     op = EmrContainerOperator(task_id="sized", client_request_token="tok", dry_run=False, **JOB)
     op.execute(task_context)
@@ -123,6 +128,10 @@ def test_store_down_submits_unchanged_and_says_why(
     audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
     assert audit["applied"] is False
     assert "cannot open store" in audit["reason"]
+    task_log = "".join(capfd.readouterr())
+    warnings = [line for line in task_log.splitlines() if "[warning" in line and "Task Runner" not in line]
+    assert len(warnings) == 1 and "Executor sizing not applied" in warnings[0], task_log
+    assert "Background on this error" not in task_log  # the store's error in one line
 
 
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")

@@ -306,6 +306,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 remember=True,
                 sources=sources,
                 prediction=prediction_of(plan.audit.to_json()),
+                warned=plan.degraded,
             )
             if learned is not None:
                 context["ti"].xcom_push(
@@ -324,10 +325,13 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         remember: bool,
         sources: UsageSources,
         prediction: dict[str, Any],
+        warned: bool = False,
     ) -> dict[str, Any] | None:
         """Write what the run taught us; trouble here warns and never fails the task.
 
-        Returns what was learned, for the audit (``None`` while the run has not ended).
+        Returns what was learned, for the audit (``None`` while the run has not ended). When the
+        task ``warned`` already that sizing could not help (store down), a failed write is logged
+        at INFO: one warning per task.
         """
         from airflow_emr_sizing.plan import call_with_timeout
 
@@ -350,7 +354,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
             call_with_timeout(write, timeout, "metrics store write")
         except Exception as err:
-            self.log.warning("Could not record job %s for signature %s: %s", job_id, signature_hash, err)
+            log = self.log.info if warned else self.log.warning
+            what = f"job {job_id}" if job_id else "the signature mapping"
+            log("Could not record %s for signature %s: %s", what, signature_hash, err)
             return {**(learned or {}), "recorded": False, "reason": f"{type(err).__name__}: {err}"}
         if observation is None:
             return learned
