@@ -9,6 +9,7 @@ yields an empty plan (the request goes out exactly as written) and says why in t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -164,10 +165,13 @@ def plan_sizing(
     options: SizingOptions,
     open_store: Callable[[], MetricsStore] | None = None,
     now: datetime | None = None,
+    make_event_log_dir: Callable[[str], None] | None = None,
 ) -> SizingPlan:
     """Plan the sizing of one submission; see the module docstring for what may raise.
 
     :param open_store: how to reach the store; defaults to ``options.store``.
+    :param make_event_log_dir: creates the folder of a run whose event logging sizing turns on
+        (Spark will not start without it); without it, event logging is left as the job has it.
     :param now: the moment history is weighed from; defaults to the wall clock (not the logical
         date: a retry or a backfill must still see the runs recorded since that date).
     """
@@ -181,6 +185,7 @@ def plan_sizing(
             now or datetime.now(timezone.utc),
             options,
             open_store or options.store.open,
+            make_event_log_dir,
         )
     except SparkConfError as err:
         if not options.dry_run:
@@ -213,6 +218,7 @@ def _plan(
     now: datetime,
     options: SizingOptions,
     open_store: Callable[[], MetricsStore],
+    make_event_log_dir: Callable[[str], None] | None,
 ) -> None:
     audit = plan.audit
     conf = read_job_conf(job_driver, configuration_overrides)
@@ -262,7 +268,10 @@ def _plan(
             values.update(_sized_values(result, current))
             values.update(yunikorn_values(conf, result.pod_memory_mib, _cores_after(result, current)))
     values.update(label_conf(options.label_key, signature.hash))
-    values.update(_event_log_values(conf.effective, options))
+    event_log = _event_log_values(conf.effective, options)
+    if event_log and not options.dry_run:
+        event_log = _with_event_log_dir(event_log, conf.effective, options, make_event_log_dir, audit)
+    values.update(event_log)
     injected = inject(job_driver, configuration_overrides, values)
     audit.injected = {
         c.key: {"before": c.before, "after": c.after, "where": c.where} for c in injected.changes
@@ -282,6 +291,27 @@ def _event_log_values(effective: Mapping[str, str], options: SizingOptions) -> d
         return {}
     wanted = {**EVENT_LOG_METRICS_CONF, EVENT_LOG_DIR: options.event_log_dir}
     return {key: value for key, value in wanted.items() if key not in effective}
+
+
+def _with_event_log_dir(
+    event_log: dict[str, str],
+    effective: Mapping[str, str],
+    options: SizingOptions,
+    make_event_log_dir: Callable[[str], None] | None,
+    audit: Audit,
+) -> dict[str, str]:
+    """``event_log`` once the folder it logs into exists; nothing if it cannot be made so."""
+    if EVENT_LOG_DIR not in event_log and "spark.eventLog.enabled" not in event_log:
+        return event_log  # the job logs events where it says: its own business
+    folder = event_log.get(EVENT_LOG_DIR) or effective.get(EVENT_LOG_DIR)
+    try:
+        if make_event_log_dir is None or not folder:
+            raise SizingRefused("no way to create it here")
+        call_with_timeout(functools.partial(make_event_log_dir, folder), options.store_timeout, "creating it")
+    except Exception as err:
+        audit.warnings.append(f"event logging left as the job has it: cannot create {folder} ({err})")
+        return {}
+    return event_log
 
 
 def recommend_from_store(

@@ -92,6 +92,14 @@ class MotoEmrContainers:
         )
         return str(response["id"])
 
+    def create_bucket(self, name: str) -> None:
+        """An S3 bucket in moto, as the team's log bucket exists before any run (idempotent)."""
+        import boto3  # noqa: TID251 - talks to moto directly
+
+        s3 = boto3.client("s3", region_name=REGION, endpoint_url=self.endpoint)
+        with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+            s3.create_bucket(Bucket=name)
+
     def job_runs(self) -> list[Any]:
         return list(self.backend.job_runs.values())
 

@@ -57,6 +57,7 @@ def run_demo(moto: Any) -> int:
 
     console = Console()
     os.environ["AIRFLOW_VAR_DW_EMR_VIRTUAL_CLUSTER_ID"] = moto.create_virtual_cluster()
+    moto.create_bucket("dw-emr-logs")  # the example DAG's log bucket
     os.environ["AIRFLOW_VAR_DW_EMR_JOB_ROLE_ARN"] = "arn:aws:iam::123456789012:role/dw-emr-job"
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
         {"conn_type": "aws", "extra": {"region_name": "us-east-1"}}

@@ -52,6 +52,7 @@ def moto_emr() -> Iterator[Any]:
     from airflow_emr_sizing.testing import MotoEmrContainers
 
     server = MotoEmrContainers().start()
+    server.create_bucket("dw-emr-logs")  # the team's log bucket, there before any run
     yield server
     server.stop()
 

@@ -177,12 +177,29 @@ def test_a_missing_event_log_never_fails_the_task(
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_ATTEMPTS", "2")
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_RETRY_DELAY", "0.1")
 
-    result = run(dags.sized_sync, moto_emr, virtual_cluster_id, event_log_dir="s3://no-such-bucket/logs")
+    result = run(dags.sized_sync, moto_emr, virtual_cluster_id, event_log_dir=f"{BUCKET_DIR}/late")
 
     assert result.state == "success"
     learned = result.xcom("load", AUDIT_XCOM_KEY)["learned"]
     assert "after 2 attempts" in learned["warnings"][0]
     assert history_entry(store_path, signature_hash, result.xcom("load")).source == "outcome"
+
+
+@pytest.mark.integration
+def test_an_event_log_folder_that_cannot_be_made_leaves_event_logging_off(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path
+) -> None:
+    """Spark would not start with a missing ``spark.eventLog.dir``: the job runs without our logging."""
+    seed(store_path, [3000, 3200, 3100])
+
+    result = run(dags.sized_sync, moto_emr, virtual_cluster_id, event_log_dir="s3://no-such-bucket/logs")
+
+    assert result.state == "success"
+    sent = sent_request(moto_emr, result.xcom("load"))
+    assert not [key for key in sent.effective if key.startswith("spark.eventLog.")]
+    audit = result.xcom("load", AUDIT_XCOM_KEY)
+    assert audit["applied"] is True  # the sizes and the label still are
+    assert "cannot create s3://no-such-bucket/logs/" in audit["warnings"][0]
 
 
 @pytest.mark.integration
@@ -209,7 +226,7 @@ def test_an_executor_oom_in_the_event_log_sizes_the_next_run_up(
 # -- what a sized run is given so that its event log exists and has metrics -------------------------
 
 
-def plan_with(dry_run: bool, metrics: bool, params: str = "") -> Any:
+def plan_with(dry_run: bool, metrics: bool, params: str = "", made: list[str] | None = None) -> Any:
     import pendulum
 
     from airflow_emr_sizing.plan import SizingOptions, plan_sizing
@@ -219,7 +236,87 @@ def plan_with(dry_run: bool, metrics: bool, params: str = "") -> Any:
     options = SizingOptions(
         app_name="load", dry_run=dry_run, event_log_dir="s3://b/logs/d/t/r/1/", event_log_metrics=metrics
     )
-    return plan_sizing(driver, None, pendulum.datetime(2026, 3, 6, 14), options, InMemoryStore)
+    folders = made if made is not None else []
+    return plan_sizing(
+        driver,
+        None,
+        pendulum.datetime(2026, 3, 6, 14),
+        options,
+        InMemoryStore,
+        make_event_log_dir=folders.append,
+    )
+
+
+def test_the_folder_of_a_run_whose_event_logging_sizing_turns_on_is_made_first() -> None:
+    made: list[str] = []
+    plan_with(dry_run=False, metrics=True, made=made)
+    assert made == ["s3://b/logs/d/t/r/1/"]
+
+    made.clear()  # logging turned on into the job's own folder: that one must exist too
+    plan_with(False, True, "--conf spark.eventLog.dir=s3://mine/logs", made=made)
+    assert made == ["s3://mine/logs"]
+
+    made.clear()  # the job logs events itself, where it says: not ours to make
+    plan_with(
+        False, True, "--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=s3://mine/", made=made
+    )
+    assert made == []
+    plan_with(dry_run=True, metrics=True, made=made)
+    assert made == []
+
+
+def test_no_event_logging_is_turned_on_when_its_folder_cannot_be_made() -> None:
+    import pendulum
+
+    from airflow_emr_sizing.plan import SizingOptions, plan_sizing
+    from airflow_emr_sizing.store import InMemoryStore
+
+    def denied(folder: str) -> None:
+        raise PermissionError(f"AccessDenied on {folder}")
+
+    driver = {"sparkSubmitJobDriver": {"entryPoint": "x.py", "sparkSubmitParameters": ""}}
+    options = SizingOptions(app_name="load", dry_run=False, event_log_dir="s3://b/logs/1/")
+    plan = plan_sizing(
+        driver, None, pendulum.datetime(2026, 3, 6, 14), options, InMemoryStore, make_event_log_dir=denied
+    )
+
+    assert not [key for key in plan.values if key.startswith("spark.eventLog")]
+    assert any(key.startswith("spark.kubernetes.executor.label.") for key in plan.values)
+    assert plan.audit.warnings == [
+        "event logging left as the job has it: cannot create s3://b/logs/1/ (AccessDenied on s3://b/logs/1/)"
+    ]
+
+
+def test_make_event_log_dir_makes_a_local_folder_and_an_s3_prefix(tmp_path: Path, moto_emr: Any) -> None:
+    import boto3
+
+    from airflow_emr_sizing.eventlog_sources import make_event_log_dir
+
+    make_event_log_dir(f"file://{tmp_path}/a/b/")
+    assert (tmp_path / "a" / "b").is_dir()
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="made-here")
+    make_event_log_dir("s3://made-here/logs/d/t/r/1/")
+    listed = s3.list_objects_v2(Bucket="made-here", Prefix="logs/d/t/r/1/")
+    assert [o["Key"] for o in listed["Contents"]] == ["logs/d/t/r/1/"]  # what Hadoop's mkdirs writes
+
+
+@pytest.mark.parametrize("location", ["dw-logs/x", "s3:///no-bucket", "hdfs://nn/logs"])
+def test_an_event_log_dir_spark_could_not_use_fails_at_parse_time(location: str) -> None:
+    from airflow_emr_sizing.exceptions import SizingConfigError
+    from airflow_emr_sizing.operators.emr import EmrContainerOperator
+
+    with pytest.raises(SizingConfigError, match="event_log_dir"):
+        EmrContainerOperator(
+            task_id="t",
+            name="n",
+            virtual_cluster_id="vc",
+            execution_role_arn="arn:aws:iam::1:role/r",
+            release_label="emr-7.2.0-latest",
+            job_driver={},
+            event_log_dir=location,
+        )
 
 
 def test_event_log_conf_is_added_unless_the_job_sets_it_never_in_dry_run() -> None:

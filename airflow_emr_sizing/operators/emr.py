@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as _AmazonEmrContainerOperator
 from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
 
+from airflow_emr_sizing.eventlog_sources import check_event_log_dir
 from airflow_emr_sizing.exceptions import SizingConfigError
 from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
 from airflow_emr_sizing.quantities import MIN_EXECUTOR_MEMORY_MIB, format_mib, parse_cores, parse_memory_mib
@@ -139,6 +140,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
     # -- execute ---------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> str | None:
+        from airflow_emr_sizing.eventlog_sources import make_event_log_dir
         from airflow_emr_sizing.plan import plan_sizing
         from airflow_emr_sizing.settings import load_settings
 
@@ -151,7 +153,13 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             options = self._options(rendered, settings, context)
             sources = self._sources(rendered, settings)
             self._mask_secrets()
-            plan = plan_sizing(self.job_driver, self.configuration_overrides, _run_time(context), options)
+            plan = plan_sizing(
+                self.job_driver,
+                self.configuration_overrides,
+                _run_time(context),
+                options,
+                make_event_log_dir=functools.partial(make_event_log_dir, aws_conn_id=self.aws_conn_id),
+            )
         except SizingConfigError as err:
             raise _from_settings(err, rendered) from err
         plan.audit.arguments["usage"] = sources.to_json()
@@ -209,6 +217,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.store import StoreLocation
 
         event_log_base = given.get("event_log_dir") or settings.event_log_dir
+        if event_log_base:
+            check_event_log_dir("event_log_dir", event_log_base)
         return SizingOptions(
             app_name=str(given.get("app_name") or self.name),
             mode=given.get("sizing_mode") or settings.mode,
@@ -250,6 +260,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         signature = audit.signature or {}
         if plan.degraded:
             self.log.warning("Executor sizing not applied, job submitted as written: %s", audit.reason)
+        for warning in audit.warnings:
+            self.log.warning("%s", warning)
         self.log.info(
             "Signature %s (label %s); recommendation %s; applied=%s%s",
             signature.get("key"),
@@ -513,7 +525,7 @@ def _check_mode(name: str, mode: Any) -> None:
 
 
 def _unless_empty(parse: Callable[[str, Any], object]) -> Callable[[str, Any], object]:
-    """Empty or zero means "no node shape", as in :func:`_node`."""
+    """Empty means "not given" here (and zero "no node shape", as in :func:`_node`)."""
     return lambda name, value: parse(name, value) if value else None
 
 
@@ -528,6 +540,7 @@ _LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
     "min_executor_cores": parse_cores,
     "max_executor_cores": parse_cores,
     "risk": lambda _name, value: _risk(value),
+    "event_log_dir": _unless_empty(check_event_log_dir),
     "node_memory": _unless_empty(parse_memory_mib),
     "node_cores": _unless_empty(parse_cores),
 }
