@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from airflow_emr_sizing.exceptions import EventLogError, SizingConfigError
+from airflow_emr_sizing.exceptions import EventLogError
+from airflow_emr_sizing.settings import S3_SCHEMES
 
-__all__ = ["EventLogFiles", "check_event_log_dir", "make_event_log_dir", "open_event_log", "split_s3_url"]
+__all__ = ["EventLogFiles", "make_event_log_dir", "open_event_log", "split_s3_url"]
 
-_S3_SCHEMES = ("s3://", "s3a://", "s3n://")
 _ROLLING_DIR = "eventlog_v2_"
 _EVENTS_FILE = re.compile(r"events_(\d+)_")
 _IGNORED = re.compile(r"^(?:\.|_)|\.crc$|^appstatus_")
@@ -62,7 +62,7 @@ def open_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLog
     """Resolve ``location`` to one application's log files; :class:`EventLogError` if impossible."""
     if location.startswith("file:"):
         location = "/" + location[len("file:") :].lstrip("/")
-    storage: _Storage = _S3(aws_conn_id) if location.startswith(_S3_SCHEMES) else _Local()
+    storage: _Storage = _S3(aws_conn_id) if location.startswith(S3_SCHEMES) else _Local()
     path = location.rstrip("/") or location
     kind = storage.kind(path)
     if kind == "missing":
@@ -82,26 +82,13 @@ def open_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLog
     return open_event_log(apps[0], aws_conn_id=aws_conn_id)
 
 
-def check_event_log_dir(field: str, location: str) -> str:
-    """An event-log base Spark and this package can both reach: an S3 URL or an absolute path.
-
-    A relative path would be resolved in the driver's working directory, where nothing reads it.
-    """
-    text = str(location)
-    if text.startswith(_S3_SCHEMES) and text.split("://", 1)[1].split("/", 1)[0]:
-        return text
-    if text.startswith(("/", "file:/")):
-        return text
-    raise SizingConfigError(field, location, "expected s3://bucket/prefix (or an absolute path)")
-
-
 def make_event_log_dir(location: str, *, aws_conn_id: str | None = None) -> None:
     """Create the folder a run will log events into, before Spark starts.
 
     Spark refuses to start when ``spark.eventLog.dir`` does not exist, and an S3 prefix exists
     only once something is under it: like Hadoop's ``mkdirs``, an empty ``prefix/`` object is written.
     """
-    if location.startswith(_S3_SCHEMES):
+    if location.startswith(S3_SCHEMES):
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         bucket, key = split_s3_url(location)

@@ -13,11 +13,22 @@ from typing import Any
 
 from airflow_emr_sizing.exceptions import SizingConfigError
 
-__all__ = ["MODES", "OPTIONS", "SECTION", "Settings", "load_settings", "parse_bool"]
+__all__ = [
+    "MODES",
+    "OPTIONS",
+    "S3_SCHEMES",
+    "SECTION",
+    "Settings",
+    "check_event_log_dir",
+    "load_settings",
+    "parse_bool",
+]
 
 SECTION = "emr_sizing"
 #: ``off``: label pods and report only; ``initial``: apply the recommendation at submit time.
 MODES = ("off", "initial")
+#: URL schemes of S3 that Spark (EMRFS, S3A) and this package read.
+S3_SCHEMES = ("s3://", "s3a://", "s3n://")
 
 OPTIONS: dict[str, dict[str, Any]] = {
     "dry_run": {
@@ -200,6 +211,19 @@ def parse_bool(field: str, value: object) -> bool:
     if text in ("false", "0", "no", "off"):
         return False
     raise SizingConfigError(field, value, "expected true or false")
+
+
+def check_event_log_dir(field: str, location: str) -> str:
+    """An event-log base Spark and this package can both reach: an S3 URL or an absolute path.
+
+    A relative path would be resolved in the driver's working directory, where nothing reads it.
+    """
+    text = str(location)
+    if text.startswith(S3_SCHEMES) and text.split("://", 1)[1].split("/", 1)[0]:
+        return text
+    if text.startswith(("/", "file:/")):
+        return text
+    raise SizingConfigError(field, location, "expected s3://bucket/prefix (or an absolute path)")
 
 
 def load_settings() -> Settings:

@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any, cast
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as _AmazonEmrContainerOperator
 from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
 
-from airflow_emr_sizing.eventlog_sources import check_event_log_dir
 from airflow_emr_sizing.exceptions import SizingConfigError
 from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
 from airflow_emr_sizing.quantities import MIN_EXECUTOR_MEMORY_MIB, format_mib, parse_cores, parse_memory_mib
-from airflow_emr_sizing.settings import MODES, parse_bool
+from airflow_emr_sizing.settings import MODES, check_event_log_dir, parse_bool
 
 # What runs only in execute() is imported there: the scheduler imports DAG files constantly, and
 # a DAG file importing this module should pay for the operator's class, not for its machinery.
