@@ -128,6 +128,11 @@ def gather_usage(
     """
     report = CollectionReport()
     observation = outcome
+    if not sources.event_log and not sources.prometheus_url:
+        report.warnings.append(
+            "no usage source configured (event_log_dir, prometheus_url): only the outcome is "
+            "recorded, and recommendations need measured usage"
+        )
     if sources.event_log and not event_log:
         report.warnings.append(
             "event log: the run did not log events (spark.eventLog.enabled/dir not set as submitted)"

@@ -277,7 +277,10 @@ def _plan(
         c.key: {"before": c.before, "after": c.after, "where": c.where} for c in injected.changes
     }
     if options.dry_run:
-        audit.reason = audit.reason or "dry run: reported only, the request is submitted as written"
+        audit.reason = audit.reason or (
+            "dry run: reported only, the request is submitted as written (no label, no event log: "
+            "sizing_mode='off' with dry_run=False learns from runs without resizing them)"
+        )
         return
     if options.mode == "off" and not isinstance(result, NoRecommendation):
         audit.reason = "mode off: the recommendation is reported, only the signature label is applied"

@@ -95,6 +95,20 @@ def test_a_late_event_log_is_retried_a_bounded_number_of_times(tmp_path: Path) -
     assert report.sources == ["outcome"] and "after 3 attempts" in report.warnings[0]
 
 
+def test_no_usage_source_at_all_is_said_since_nothing_can_then_be_recommended() -> None:
+    observation, report = gather_usage(outcome(), UsageSources())
+    assert observation.source == "outcome" and observation.peak_pod_memory_mib is None
+    assert report.warnings == [
+        "no usage source configured (event_log_dir, prometheus_url): only the outcome is recorded, "
+        "and recommendations need measured usage"
+    ]
+    assert (
+        gather_usage(outcome(), UsageSources(event_log=True), event_log=None)[1]
+        .warnings[0]
+        .startswith("event log:")
+    )
+
+
 def test_no_event_logging_in_the_request_is_a_warning_not_an_error() -> None:
     observation, report = gather_usage(outcome(), UsageSources(event_log=True), event_log=None)
     assert observation.source == "outcome" and "did not log events" in report.warnings[0]
