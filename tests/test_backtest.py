@@ -62,6 +62,9 @@ def test_the_contract_example_parses_with_defaults_and_unknown_fields_ignored() 
         ),
         (line("x", "2026-03-06T14:00:00"), "no UTC offset"),
         (line("x", "2026-03-06T14:00:00+09:00", peak=None, peak_heap_mib="lots"), "peak_heap_mib"),
+        (line("x", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.memory": "1.5g"}), "1.5g"),
+        (line("x", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.cores": "two"}), "cores"),
+        (line("x", "2026-03-06T14:00:00+09:00", app_name=""), "app_name"),
     ],
 )
 def test_a_malformed_line_is_an_error_naming_it(bad: str, problem: str) -> None:
@@ -233,6 +236,20 @@ def test_cli_text_table_and_invalid_lines(history_file: Path) -> None:
     assert failed.exit_code == 1 and "line" in failed.output
     assert skipped.exit_code == 0
     assert "dw-daily-agg" in skipped.output and "skipped 1 invalid line" in skipped.output
+
+
+def test_cli_a_bad_spark_value_is_an_invalid_line_like_any_other(history_file: Path) -> None:
+    with history_file.open("a") as handle:
+        handle.write(line("bad", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.memory": "1.5g"}))
+    number = len(history_file.read_text().splitlines())
+
+    failed = CliRunner().invoke(main, ["backtest", str(history_file)])
+    skipped = CliRunner().invoke(main, ["backtest", str(history_file), "--skip-invalid", "--format", "json"])
+
+    assert failed.exit_code == 1 and f"line {number}: spark.executor.memory='1.5g'" in failed.output
+    assert skipped.exit_code == 0, skipped.output
+    summary = json.loads(skipped.stdout)
+    assert (summary["invalid_lines"], summary["runs"]) == (1, number - 1)
 
 
 def test_eventlog_output_feeds_backtest(tmp_path: Path) -> None:
