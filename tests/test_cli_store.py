@@ -145,6 +145,26 @@ def test_bad_store_is_a_clear_error(tmp_path: Path) -> None:
     assert "cannot open store" in result.output
 
 
+def test_explain_reads_the_store_as_it_stood_at_the_moment(where: list[str]) -> None:
+    at = (NOW - timedelta(days=14)).isoformat()  # jr-2 started then: it is not "before"
+
+    report = json.loads(cli("explain", SIGNATURE.hash, *where, "--at", at, "--format", "json").output)
+
+    assert [row["job_id"] for row in report["history"]] == ["jr-3", "jr-4"]
+
+
+def test_explain_at_reads_past_the_runs_that_came_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    seed(f"sqlite:///{path}", runs=60)  # weekly, newest first: 55 runs after --at, more than a read
+    at = (NOW - timedelta(days=7 * 55)).isoformat()
+
+    report = json.loads(
+        cli("explain", SIGNATURE.key, "--path", str(path), "--at", at, "--format", "json").output
+    )
+
+    assert [row["job_id"] for row in report["history"]] == ["jr-56", "jr-57", "jr-58", "jr-59"]
+
+
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
 def test_a_label_seen_on_a_pod_is_traced_after_xcom_is_gone(
     mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]
