@@ -342,8 +342,8 @@ def test_explain_keeps_store_path_as_an_old_name_of_path(explained: tuple[Path, 
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (["--at", "garbage"], "Invalid value for --at: 'garbage' is not an ISO-8601 date and time"),
-        (["--at", "P1D"], "Invalid value for --at: 'P1D' is not a date and time"),
+        (["--at", "garbage"], "Invalid value for '--at': 'garbage' is not an ISO-8601 date and time"),
+        (["--at", "P1D"], "Invalid value for '--at': 'P1D' is not a date and time"),
         (["--risk", "2"], "Invalid value for '--risk'"),
     ],
 )

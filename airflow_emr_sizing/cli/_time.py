@@ -21,11 +21,11 @@ def parse_moment(value: str, option: str, zone: str = "UTC") -> datetime:
     try:
         moment = pendulum.parse(value, tz=zone)
     except InvalidTimezone as err:
-        raise click.BadParameter(f"{zone!r} is not a known IANA timezone", param_hint="--timezone") from err
+        raise click.BadParameter(f"{zone!r} is not a known IANA timezone", param_hint="'--timezone'") from err
     except ValueError as err:
         raise click.BadParameter(
-            f"{value!r} is not an ISO-8601 date and time ({err})", param_hint=option
+            f"{value!r} is not an ISO-8601 date and time ({err})", param_hint=f"'{option}'"
         ) from err
     if isinstance(moment, pendulum.DateTime):
         return moment
-    raise click.BadParameter(f"{value!r} is not a date and time", param_hint=option)  # e.g. a duration
+    raise click.BadParameter(f"{value!r} is not a date and time", param_hint=f"'{option}'")  # e.g. a duration
