@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from airflow_emr_sizing.cli._store import open_cli_store, store_options
+from airflow_emr_sizing.cli._store import open_cli_store, resolve_signature, store_options
 from airflow_emr_sizing.cli._time import parse_moment
 
 if TYPE_CHECKING:
@@ -66,7 +66,6 @@ def explain(
     The policy is the tasks' own ([emr_sizing] risk, min_samples, node_memory, node_cores); the
     options override it as a task's arguments would.
     """
-    from airflow_emr_sizing.cli._store import resolve_signature
     from airflow_emr_sizing.exceptions import EmrSizingError
     from airflow_emr_sizing.operators.emr import _policy  # the operator's own: explain sizes as tasks do
     from airflow_emr_sizing.plan import SizingOptions, recommend_from_store
