@@ -71,8 +71,10 @@ class HistoryRun:
         if not isinstance(conf, dict):
             raise ValueError("spark_conf is not an object")
         conf = {str(k): str(v) for k, v in conf.items()}
+        if not str(data["app_name"]):
+            raise ValueError("app_name is empty")
         executors = data.get("executors") or conf.get("spark.executor.instances") or 1
-        return cls(
+        run = cls(
             run_id=str(data["run_id"]),
             app_name=str(data["app_name"]),
             started_at=started,
@@ -85,6 +87,8 @@ class HistoryRun:
             oom=bool(data.get("oom", False)),
             entry_point=data.get("entry_point"),
         )
+        run.configured()  # a bad Spark value (e.g. "1.5g") is this line's fault: raise it with the line
+        return run
 
     def configured(self) -> ExecutorSize:
         """The executor pod its own spark_conf requests, as Spark on Kubernetes computes it."""

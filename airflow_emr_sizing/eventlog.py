@@ -141,6 +141,9 @@ class EventLogSummary:
     in_progress: bool = False
     spark_conf: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Spark listener events the summary was read from (task ends and the application, environment
+    #: and executor events); 0 means the input is no event log at all. Not part of :meth:`to_json`.
+    events: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -219,6 +222,7 @@ class _Summarizer:
         self.start_ms: int | None = None
         self.end_ms: int | None = None
         self.last_ms = 0
+        self.events = 0  # rare events read (task ends are summary.tasks)
         self.bad_lines = 0
         self.non_event_lines = 0
         self.gpu_oom_tasks = 0
@@ -274,6 +278,7 @@ class _Summarizer:
                 elif startswith(b"SparkListener", pos + 10) and (name := buf[pos + 23 : quote]) in rare:
                     try:
                         self._event(name.decode(), json.loads(buf[pos:stop]))
+                        self.events += 1
                     except (ValueError, KeyError, TypeError, AttributeError):
                         self.bad_lines += 1
             elif stop > pos:
@@ -515,6 +520,7 @@ class _Summarizer:
         summary.app_id = summary.app_id or props.get("spark.app.id")
         summary.app_name = summary.app_name or props.get("spark.app.name")
         summary.spark_conf = {key: props[key] for key in SIZING_KEYS if key in props}
+        summary.events = self.events + summary.tasks
         if self.start_ms is not None:
             summary.started_at = _moment(self.start_ms)
         end = self.end_ms if self.end_ms is not None else self.last_ms or None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,9 @@ def test_the_contract_example_parses_with_defaults_and_unknown_fields_ignored() 
         ),
         (line("x", "2026-03-06T14:00:00"), "no UTC offset"),
         (line("x", "2026-03-06T14:00:00+09:00", peak=None, peak_heap_mib="lots"), "peak_heap_mib"),
+        (line("x", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.memory": "1.5g"}), "1.5g"),
+        (line("x", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.cores": "two"}), "cores"),
+        (line("x", "2026-03-06T14:00:00+09:00", app_name=""), "app_name"),
     ],
 )
 def test_a_malformed_line_is_an_error_naming_it(bad: str, problem: str) -> None:
@@ -235,6 +239,20 @@ def test_cli_text_table_and_invalid_lines(history_file: Path) -> None:
     assert "dw-daily-agg" in skipped.output and "skipped 1 invalid line" in skipped.output
 
 
+def test_cli_a_bad_spark_value_is_an_invalid_line_like_any_other(history_file: Path) -> None:
+    with history_file.open("a") as handle:
+        handle.write(line("bad", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.memory": "1.5g"}))
+    number = len(history_file.read_text().splitlines())
+
+    failed = CliRunner().invoke(main, ["backtest", str(history_file)])
+    skipped = CliRunner().invoke(main, ["backtest", str(history_file), "--skip-invalid", "--format", "json"])
+
+    assert failed.exit_code == 1 and f"line {number}: spark.executor.memory='1.5g'" in failed.output
+    assert skipped.exit_code == 0, skipped.output
+    summary = json.loads(skipped.stdout)
+    assert (summary["invalid_lines"], summary["runs"]) == (1, number - 1)
+
+
 def test_eventlog_output_feeds_backtest(tmp_path: Path) -> None:
     fixture = Path(__file__).parent / "fixtures" / "eventlogs" / "aggregation"
     summary = CliRunner().invoke(main, ["eventlog", str(fixture), "--format", "json"])
@@ -248,7 +266,9 @@ def test_eventlog_output_feeds_backtest(tmp_path: Path) -> None:
     assert parsed[0].peak_pod_memory_mib == data["peak_pod_memory_mib"]
 
 
-def test_explain_shows_the_history_and_basis_behind_a_signature(tmp_path: Path) -> None:
+@pytest.fixture
+def explained(tmp_path: Path) -> tuple[Path, Any]:
+    """A store holding every run of a replayed history, and the last run's outcome."""
     from airflow_emr_sizing.sql_store import SqlStore
 
     runs = [HistoryRun.from_json(r) for r in generate(seed=4, weeks=3) if r["app_name"] == "dw-blog-load"]
@@ -256,18 +276,21 @@ def test_explain_shows_the_history_and_basis_behind_a_signature(tmp_path: Path) 
     outcomes = list(replay(runs, sizer, "Asia/Seoul", "KR"))
     store_path = tmp_path / "store.db"
     store = SqlStore(f"sqlite:///{store_path}")
-    last = outcomes[-1]
     for observation in sizer.store.app_history("dw-blog-load", limit=10_000):
-        if observation.job_id != last.run.run_id:  # as the store stood when the last run was sized
-            store.record(observation)
-    store.remember_signature(last.signature)
+        store.record(observation)
+    store.remember_signature(outcomes[-1].signature)
+    return store_path, outcomes[-1]
+
+
+def test_explain_at_a_moment_sees_only_the_runs_before_it(explained: tuple[Path, Any]) -> None:
+    store_path, last = explained
     at = last.run.started_at.isoformat()
-    args = ["explain", last.signature.hash, "--store-path", str(store_path), "--at", at]
+    args = ["explain", last.signature.hash, "--path", str(store_path), "--at", at]
 
     as_json = CliRunner().invoke(main, [*args, "--format", "json"])
     as_text = CliRunner().invoke(main, args)
     by_key = CliRunner().invoke(
-        main, ["explain", last.signature.key, "--store-path", str(store_path), "--at", at, "--format", "json"]
+        main, ["explain", last.signature.key, "--path", str(store_path), "--at", at, "--format", "json"]
     )
 
     assert as_json.exit_code == 0, as_json.output
@@ -277,17 +300,69 @@ def test_explain_shows_the_history_and_basis_behind_a_signature(tmp_path: Path) 
         "hash": last.signature.hash,
         "app_name": "dw-blog-load",
     }
+    # the store holds the last run itself, yet explain sizes it as the replay did, from earlier runs
     assert report["recommendation"]["pod_memory_mib"] == last.recommendation.pod_memory_mib  # type: ignore[union-attr]
-    assert report["basis"]["level"] == last.basis["level"]
-    assert len(report["history"]) == 2  # the earlier weekly runs of that signature
+    assert report["basis"] == json.loads(json.dumps(last.basis))
+    started = [datetime.fromisoformat(row["started_at"]) for row in report["history"]]
+    assert len(started) == 2 and max(started) < last.run.started_at  # the earlier weekly runs only
     assert json.loads(by_key.output)["signature"]["hash"] == last.signature.hash
     assert "level" in as_text.output and "history" in as_text.output
 
 
-def test_explain_of_an_unknown_signature_is_a_clear_error(tmp_path: Path) -> None:
+def test_explain_uses_the_tasks_emr_sizing_policy_unless_overridden(
+    explained: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_path, last = explained
+    at = last.run.started_at.isoformat()
+    args = ["explain", last.signature.hash, "--path", str(store_path), "--at", at, "--format", "json"]
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__RISK", "0.05")
+
+    configured = json.loads(CliRunner().invoke(main, args).output)
+    overridden = json.loads(CliRunner().invoke(main, [*args, "--risk", "0.01"]).output)
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__MIN_SAMPLES", "1000")
+    too_few = json.loads(CliRunner().invoke(main, args).output)
+
+    assert (configured["policy"]["risk"], configured["basis"]["risk"]) == (0.05, 0.05)
+    assert (overridden["policy"]["risk"], overridden["basis"]["risk"]) == (0.01, 0.01)
+    assert too_few["recommendation"] is None and too_few["policy"]["min_samples"] == 1000
+
+
+def test_explain_keeps_store_path_as_an_old_name_of_path(explained: tuple[Path, Any]) -> None:
+    store_path, last = explained
+    args = ["explain", last.signature.hash, "--format", "json"]
+
+    new = CliRunner().invoke(main, [*args, "--path", str(store_path)])
+    old = CliRunner().invoke(main, [*args, "--store-path", str(store_path)])
+
+    assert old.exit_code == 0, old.output
+    assert json.loads(old.output)["recommendation"] == json.loads(new.output)["recommendation"]
+    assert "--store-path" not in CliRunner().invoke(main, ["explain", "--help"]).output
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["--at", "garbage"], "Invalid value for '--at': 'garbage' is not an ISO-8601 date and time"),
+        (["--at", "P1D"], "Invalid value for '--at': 'P1D' is not a date and time"),
+        (["--risk", "2"], "Invalid value for '--risk'"),
+    ],
+)
+def test_explain_bad_options_are_usage_errors(
+    explained: tuple[Path, Any], bad: list[str], message: str
+) -> None:
+    store_path, last = explained
+
+    result = CliRunner().invoke(main, ["explain", last.signature.hash, "--path", str(store_path), *bad])
+
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert message in result.output
+
+
+def test_explain_of_an_unknown_signature_is_a_clear_error(explained: tuple[Path, Any]) -> None:
+    store_path, _ = explained
     result = CliRunner().invoke(
-        main, ["explain", "nope-day-1-hour-1-dra-off-exec-1", "--store-path", str(tmp_path / "s.db")]
+        main, ["explain", "nope-day-1-hour-1-dra-off-exec-1", "--path", str(store_path)]
     )
 
     assert result.exit_code == 1
-    assert "no runs recorded" in result.output
+    assert "no runs recorded for 'nope-day-1-hour-1-dra-off-exec-1'" in result.output

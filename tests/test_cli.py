@@ -31,6 +31,34 @@ def test_signature_as_json() -> None:
     assert json.loads(result.output)["key"] == "app-day-0-hour-0-dra-off-exec-default"
 
 
+def test_signature_reads_a_time_without_offset_in_the_timezone() -> None:
+    def key(at: str) -> str:
+        args = ["signature", "app", "--at", at, "--timezone", "Asia/Seoul", "--format", "json"]
+        return str(json.loads(CliRunner().invoke(main, args).output)["key"])
+
+    assert key("2026-11-20T14:05:00") == key("2026-11-20T14:05:00+09:00") == key("2026-11-20T05:05:00Z")
+    assert key("2026-11-20T14:05:00") == "app-day-5-hour-14-dra-off-exec-default"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--conf", "spark.executor.instances=3", "--conf", "foo"],
+            "Invalid value for '--conf': 'foo' is not KEY=VALUE",
+        ),
+        (["--conf", "=3"], "Invalid value for '--conf': '=3' is not KEY=VALUE"),
+        (["--at", "soon"], "Invalid value for '--at': 'soon' is not an ISO-8601 date and time"),
+        (["--at", "2026-11-20T14:05", "--timezone", "Mars/Base"], "'Mars/Base' is not a known IANA timezone"),
+    ],
+)
+def test_signature_bad_options_are_usage_errors(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(main, ["signature", "app", "--at", "2026-11-20T14:05:00+09:00", *args])
+
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert message in result.output
+
+
 def test_bad_input_is_a_clear_error() -> None:
     result = CliRunner().invoke(
         main, ["signature", "app", "--at", "2026-03-01T00:00:00+00:00", "--holidays", "XX"]

@@ -139,10 +139,63 @@ def test_prune_defaults_come_from_emr_sizing_settings(
 
 
 def test_bad_store_is_a_clear_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["history", "x", "--path", str(tmp_path / "no" / "dir" / "s.db")])
+    result = CliRunner().invoke(main, ["history", "x", "--path", str(tmp_path)])  # a directory
 
     assert result.exit_code == 1
     assert "cannot open store" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["history", "x"],
+        ["audit", "s1-" + "a" * 32],
+        ["explain", "x"],
+        ["prune", "--dry-run"],
+        ["prune"],
+    ],
+)
+def test_a_missing_sqlite_store_is_an_error_not_a_new_empty_store(tmp_path: Path, command: list[str]) -> None:
+    missing = tmp_path / "typo.db"
+
+    result = CliRunner().invoke(main, [*command, "--path", str(missing)])
+
+    assert result.exit_code == 1
+    assert f"no store at {missing} (--path)" in result.output
+    assert not missing.exists()
+
+
+def test_a_missing_configured_store_is_named_as_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "emr_sizing.db"
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__STORE_PATH", str(missing))
+
+    result = CliRunner().invoke(main, ["history", "x"])
+
+    assert result.exit_code == 1
+    assert f"no store at {missing} ([emr_sizing] store_path)" in result.output
+    assert not missing.exists()
+
+
+def test_explain_reads_the_store_as_it_stood_at_the_moment(where: list[str]) -> None:
+    at = (NOW - timedelta(days=14)).isoformat()  # jr-2 started then: it is not "before"
+
+    report = json.loads(cli("explain", SIGNATURE.hash, *where, "--at", at, "--format", "json").output)
+
+    assert [row["job_id"] for row in report["history"]] == ["jr-3", "jr-4"]
+
+
+def test_explain_at_reads_past_the_runs_that_came_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    seed(f"sqlite:///{path}", runs=60)  # weekly, newest first: 55 runs after --at, more than a read
+    at = (NOW - timedelta(days=7 * 55)).isoformat()
+
+    report = json.loads(
+        cli("explain", SIGNATURE.key, "--path", str(path), "--at", at, "--format", "json").output
+    )
+
+    assert [row["job_id"] for row in report["history"]] == ["jr-56", "jr-57", "jr-58", "jr-59"]
 
 
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")

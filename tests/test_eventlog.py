@@ -303,6 +303,33 @@ def test_cli_text_and_errors() -> None:
     assert missing.exit_code != 0 and "no event log at /no/such/log" in missing.output
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"# Title\n\nSome *markdown*, not a log.\n", bytes(range(256)) * 8, b'{"Event":"NotSpark"}\n'],
+    ids=["empty", "markdown", "random-bytes", "json-but-not-spark"],
+)
+def test_cli_input_without_any_spark_event_is_an_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "notes.md"
+    path.write_bytes(content)
+
+    result = CliRunner().invoke(main, ["eventlog", str(path), "--format", "json"])
+
+    assert result.exit_code == 1 and result.stdout == ""
+    assert f"no Spark listener events in {path}: not a Spark event log" in result.output
+    assert read_event_log(str(path)).events == 0  # the reader itself still answers, with warnings
+
+
+def test_cli_an_in_progress_log_with_a_few_events_still_succeeds(tmp_path: Path) -> None:
+    head = (SHARED / "application_1553914137147_0018").read_bytes().split(b"\n")[:3]
+    in_progress = tmp_path / "app-2.inprogress"
+    in_progress.write_bytes(b"\n".join(head) + b"\n")
+
+    result = CliRunner().invoke(main, ["eventlog", str(in_progress), "--format", "json"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["in_progress"] is True
+
+
 # -- codecs: framing read exactly as Spark's libraries write it ------------------------------------
 
 

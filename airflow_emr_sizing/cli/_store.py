@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Callable
 from datetime import timezone
@@ -32,16 +33,23 @@ def store_options(command: F) -> F:
 
 
 def open_cli_store(conn_id: str | None, path: str | None) -> MetricsStore:
-    """Open the store named on the command line, else the configured one; errors end the command."""
+    """Open the store named on the command line, else the configured one; errors end the command.
+
+    A SQLite file must already exist: these commands read (or trim) what tasks recorded, and
+    opening a mistyped path would create an empty store and answer "0 runs" instead.
+    """
     from airflow_emr_sizing.exceptions import EmrSizingError
     from airflow_emr_sizing.settings import load_settings
     from airflow_emr_sizing.store import open_store
 
     try:
-        if conn_id or path:
-            return open_store(conn_id, path)
-        settings = load_settings()
-        return open_store(settings.store_conn_id, settings.store_path)
+        where = "--path"
+        if not conn_id and not path:
+            settings = load_settings()
+            conn_id, path, where = settings.store_conn_id, settings.store_path, "[emr_sizing] store_path"
+        if not conn_id and path and not os.path.exists(path):
+            raise click.ClickException(f"no store at {path} ({where})")
+        return open_store(conn_id, path)
     except EmrSizingError as err:
         raise click.ClickException(str(err)) from err
 

@@ -21,7 +21,11 @@ __all__ = ["eventlog"]
     help="Airflow connection for s3:// paths; default: boto3's own credential chain.",
 )
 def eventlog(path: str, output: str, aws_conn_id: str | None) -> None:
-    """Read the event log at PATH (file, eventlog_v2_* folder, or a folder with one; local or s3://)."""
+    """Read the event log at PATH (file, eventlog_v2_* folder, or a folder with one; local or s3://).
+
+    A log cut short or still being written prints what could be read, with warnings; input holding
+    no Spark listener events at all is an error.
+    """
     from airflow_emr_sizing.eventlog import read_event_log
     from airflow_emr_sizing.exceptions import EventLogError
 
@@ -30,6 +34,8 @@ def eventlog(path: str, output: str, aws_conn_id: str | None) -> None:
             summary = read_event_log(path, aws_conn_id=aws_conn_id)
     except EventLogError as err:
         raise click.ClickException(str(err)) from err
+    if not summary.events:  # a markdown file, an empty one, random bytes: no answer, not a zero one
+        raise click.ClickException(f"no Spark listener events in {path}: not a Spark event log")
     result = summary.to_json()
     if output == "json":
         click.echo(json.dumps(result))

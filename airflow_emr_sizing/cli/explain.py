@@ -2,73 +2,107 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from airflow_emr_sizing.cli._store import open_cli_store, resolve_signature, store_options
+from airflow_emr_sizing.cli._time import parse_moment
+
+if TYPE_CHECKING:
+    from airflow_emr_sizing.signature import Signature
+    from airflow_emr_sizing.store import MetricsStore, Observation, SignatureRecord
+
 __all__ = ["explain"]
+
+_SHOWN = 50  # runs listed under "history"
 
 
 @click.command()
 @click.argument("signature")
-@click.option("--conn-id", default=None, help="Airflow connection of the store (default: [emr_sizing]).")
-@click.option("--store-path", default=None, help="SQLite store file (default: [emr_sizing] store_path).")
-@click.option("--at", "at", default=None, help="Explain as of this moment (ISO-8601); default now.")
-@click.option("--risk", type=float, default=None, help="Acceptable under-provisioning share (default 0.005).")
+@store_options
+@click.option("--store-path", default=None, hidden=True, help="Old name of --path.")
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="TIME",
+    help="Explain as of this moment (ISO-8601; no offset means UTC): only runs that started before it "
+    "count, as the operator saw the store then. Default: now.",
+)
+@click.option(
+    "--risk", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=None,
+    help="Acceptable under-provisioned share, as a task's risk (default: [emr_sizing] risk).",
+)  # fmt: skip
+@click.option(
+    "--node-memory",
+    default=None,
+    help="Node fit, as a task's node_memory, e.g. 61g (default: [emr_sizing] node_memory).",
+)
+@click.option(
+    "--node-cores",
+    default=None,
+    help="Node fit, as a task's node_cores, e.g. 15.5 (default: [emr_sizing] node_cores).",
+)
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def explain(
     signature: str,
     conn_id: str | None,
+    path: str | None,
     store_path: str | None,
     at: str | None,
     risk: float | None,
+    node_memory: str | None,
+    node_cores: str | None,
     output: str,
 ) -> None:
     """Show the history, level, spread, drift, OOM floors, bounds and node fit behind SIGNATURE.
 
     SIGNATURE is a key (dw-blog-load-day-5-hour-14-dra-off-exec-10) or the hash on a pod's label.
+    The policy is the tasks' own ([emr_sizing] risk, min_samples, node_memory, node_cores); the
+    options override it as a task's arguments would.
     """
     from airflow_emr_sizing.exceptions import EmrSizingError
+    from airflow_emr_sizing.operators.emr import _policy  # the operator's own: explain sizes as tasks do
     from airflow_emr_sizing.plan import SizingOptions, recommend_from_store
-    from airflow_emr_sizing.recommender import Policy, Recommendation
+    from airflow_emr_sizing.recommender import Recommendation
     from airflow_emr_sizing.settings import load_settings
-    from airflow_emr_sizing.signature import LABEL_VALUE_PATTERN, Signature, signature_hash
     from airflow_emr_sizing.spark_conf import ExecutorSize
-    from airflow_emr_sizing.store import open_store
 
-    settings = load_settings()
-    now = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
+    if store_path is not None and path not in (None, store_path):
+        raise click.UsageError("--store-path is the old name of --path: give only one")
+    now = parse_moment(at, "--at") if at else datetime.now(timezone.utc)
+    given = {"risk": risk, "node_memory": node_memory, "node_cores": node_cores}
     try:
-        store = open_store(conn_id or settings.store_conn_id, store_path or settings.store_path)
-        wanted = signature if signature.startswith("s1-") and LABEL_VALUE_PATTERN.match(signature) else None
-        wanted = wanted or signature_hash(signature)
-        history = store.history(wanted, limit=50)
+        policy = _policy({k: v for k, v in given.items() if v is not None}, load_settings())
+    except (EmrSizingError, ValueError) as err:
+        raise click.ClickException(str(err)) from err
+    wanted, _ = resolve_signature(signature)
+    store = _AsOf(open_cli_store(conn_id, path or store_path), now)
+    try:
+        history = store.history(wanted, limit=_SHOWN)
         record = store.lookup_signature(wanted)
+        if not history:
+            before = f" before {now.isoformat()}" if at else ""
+            raise click.ClickException(
+                f"no runs recorded for {signature!r} (hash {wanted}){before} in {store.description}"
+            )
+        parsed = _signature(wanted, record, signature, history[0])
+        sized = next((o for o in history if o.heap_mib and o.pod_memory_mib), None)
+        heap = sized.heap_mib if sized and sized.heap_mib else 1024
+        pod = sized.pod_memory_mib if sized and sized.pod_memory_mib else heap + 384
+        cores = sized.request_cores if sized and sized.request_cores else 1.0
+        current = ExecutorSize(heap, pod - heap, 0, 0, max(1, round(cores)), cores, history[0].executors)
+        options = SizingOptions(app_name=parsed.app_name, policy=policy)
+        result = recommend_from_store(store, parsed, current, options, now)
     except EmrSizingError as err:
         raise click.ClickException(str(err)) from err
-    if not history:
-        raise click.ClickException(
-            f"no runs recorded for {signature!r} (hash {wanted}) in {store.description}"
-        )
-    newest = history[0]
-    parsed = Signature(
-        key=record.key if record else signature,
-        hash=wanted,
-        app_name=newest.app_name,
-        day_of_week=newest.day_of_week if newest.day_of_week is not None else -1,
-        hour=newest.hour if newest.hour is not None else -1,
-        holiday=bool(newest.holiday),
-        resource_spec=newest.resource_spec or "",
-    )
-    sized = next((o for o in history if o.heap_mib and o.pod_memory_mib), None)
-    heap = sized.heap_mib if sized and sized.heap_mib else 1024
-    pod = sized.pod_memory_mib if sized and sized.pod_memory_mib else heap + 384
-    cores = sized.request_cores if sized and sized.request_cores else 1.0
-    current = ExecutorSize(heap, pod - heap, 0, 0, max(1, round(cores)), cores, newest.executors)
-    options = SizingOptions(app_name=parsed.app_name, policy=Policy(risk=risk) if risk else Policy())
-    result = recommend_from_store(store, parsed, current, options, now)
+    finally:
+        store.close()
     report = {
         "signature": {"key": parsed.key, "hash": wanted, "app_name": parsed.app_name},
         "as_of": now.isoformat(),
@@ -81,13 +115,81 @@ def explain(
         "reason": None if isinstance(result, Recommendation) else result.reason,
         "basis": result.basis if isinstance(result, Recommendation) else {"samples": result.samples},
         "policy": {
-            "risk": options.policy.risk,
-            "margin": options.policy.margin,
-            "lookback_days": options.policy.lookback_days,
+            "risk": policy.risk,
+            "margin": policy.margin,
+            "lookback_days": policy.lookback_days,
+            "min_samples": policy.min_samples,
+            "node": dataclasses.asdict(policy.node) if policy.node else None,
         },
         "history": [_row(o) for o in history],
     }
     click.echo(json.dumps(report, default=str) if output == "json" else _text(report))
+
+
+def _signature(wanted: str, record: SignatureRecord | None, given: str, newest: Observation) -> Signature:
+    """The signature's parts, as its newest run recorded them."""
+    from airflow_emr_sizing.signature import Signature
+
+    return Signature(
+        key=record.key if record else given,
+        hash=wanted,
+        app_name=newest.app_name,
+        day_of_week=newest.day_of_week if newest.day_of_week is not None else -1,
+        hour=newest.hour if newest.hour is not None else -1,
+        holiday=bool(newest.holiday),
+        resource_spec=newest.resource_spec or "",
+    )
+
+
+class _AsOf:
+    """The store as the operator saw it at ``at``: runs that started at or after it are not there.
+
+    Stores read newest first above a lower time bound only, so a read asks for more rows until it
+    has ``limit`` runs from before ``at`` or the store has no more.
+    """
+
+    def __init__(self, store: MetricsStore, at: datetime) -> None:
+        self.store, self.at = store, at
+        self.description: str = store.description
+
+    def history(
+        self, signature_hash: str, *, limit: int = 500, since: datetime | None = None
+    ) -> list[Observation]:
+        return self._before(lambda n: self.store.history(signature_hash, limit=n, since=since), limit)
+
+    def app_history(
+        self,
+        app_name: str,
+        *,
+        resource_spec: str | None = None,
+        limit: int = 500,
+        since: datetime | None = None,
+    ) -> list[Observation]:
+        def read(n: int) -> list[Observation]:
+            return self.store.app_history(app_name, resource_spec=resource_spec, limit=n, since=since)
+
+        return self._before(read, limit)
+
+    def _before(self, read: Callable[[int], list[Observation]], limit: int) -> list[Observation]:
+        fetch = limit
+        while True:
+            runs = read(fetch)
+            earlier = [o for o in runs if o.started_at < self.at]
+            if len(earlier) >= limit or len(runs) < fetch:
+                return earlier[:limit]
+            fetch *= 4
+
+    def lookup_signature(self, signature_hash: str) -> SignatureRecord | None:
+        return self.store.lookup_signature(signature_hash)
+
+    def record(self, observation: Observation) -> None:
+        raise TypeError("explain only reads the store")
+
+    def remember_signature(self, signature: Signature) -> None:
+        raise TypeError("explain only reads the store")
+
+    def close(self) -> None:
+        self.store.close()
 
 
 _EXTRAS = (

@@ -6,19 +6,42 @@ import json
 
 import click
 
+from airflow_emr_sizing.cli._time import parse_moment
 from airflow_emr_sizing.exceptions import EmrSizingError
 
 __all__ = ["signature"]
 
 
+def _conf_pairs(ctx: click.Context, param: click.Parameter, items: tuple[str, ...]) -> dict[str, str]:
+    """``--conf KEY=VALUE`` items as a dict; an item without ``=`` is an error, never dropped."""
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", ctx=ctx, param=param)
+        pairs[key] = value
+    return pairs
+
+
 @click.command()
 @click.argument("app_name")
-@click.option("--at", "run_time", required=True, help="The run's logical date, ISO-8601 with offset.")
+@click.option(
+    "--at",
+    "run_time",
+    required=True,
+    metavar="TIME",
+    help="The run's logical date, ISO-8601. Without an offset it is a wall-clock time in --timezone.",
+)
 @click.option("--timezone", default="UTC", show_default=True, help="IANA timezone for day and hour.")
 @click.option("--holidays", "country", default=None, help="Holiday calendar country code, e.g. KR.")
 @click.option("--subdivision", default=None, help="Holiday calendar subdivision.")
 @click.option(
-    "--conf", "conf", multiple=True, metavar="KEY=VALUE", help="Spark conf of the job (repeatable)."
+    "--conf",
+    "conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=_conf_pairs,
+    help="Spark conf of the job (repeatable).",
 )
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def signature(
@@ -27,19 +50,16 @@ def signature(
     timezone: str,
     country: str | None,
     subdivision: str | None,
-    conf: tuple[str, ...],
+    conf: dict[str, str],
     output: str,
 ) -> None:
     """Print the signature key and hash (pod label value) of APP_NAME's run at --at."""
-    import pendulum
-
     from airflow_emr_sizing.signature import build_signature
 
-    pairs = dict(item.partition("=")[::2] for item in conf)
+    moment = parse_moment(run_time, "--at", timezone)
     try:
-        moment = pendulum.parse(run_time)
-        result = build_signature(app_name, moment, timezone, pairs, country, subdivision)  # type: ignore[arg-type]
-    except (EmrSizingError, ValueError) as err:
+        result = build_signature(app_name, moment, timezone, conf, country, subdivision)
+    except EmrSizingError as err:
         raise click.ClickException(str(err)) from err
     if output == "json":
         click.echo(json.dumps(result.to_json()))
