@@ -2,10 +2,12 @@
 
 The policy, in the order it is applied:
 
-1. **Level** — the typical need of this run: a recency-weighted median of the peak pod memory of
-   past runs at the finest level that has enough of them: the exact signature (same weekday, hour
-   and holiday flag), else the same hour on the same kind of day (weekday / weekend / holiday),
-   else the same kind of day, else the whole app with this executor spec.
+1. **Level** — the typical need of this run: a recency-weighted mean of the log peak pod memory
+   of past runs at the finest level that has enough of them: the exact signature (same weekday,
+   hour and holiday flag), else the same hour on the same kind of day (weekday / weekend /
+   holiday), else the same kind of day, else the whole app with this executor spec. Runs far
+   below their group's median (a run that processed almost no data) count as only a few robust
+   deviations below it, so a few tiny runs cannot drag the level down; higher runs count in full.
 2. **Spread** — how far above its level a run may go: the recency-weighted ``1 - risk`` quantile
    of the app's own *prediction errors* (log of peak ÷ the level predicted when the run was
    planned, or, for a run that OOMed, of the bumped size ÷ prediction). Errors measured out of
@@ -67,6 +69,9 @@ _DRIFT_CLEAR = 3.0
 _MIN_DRIFT = 0.03
 #: An OOM at X says the need was above X; its error counts as if the need were this much more.
 _OOM_EXCESS = 1.05
+#: A run more than this many robust standard deviations below its group's median counts as only
+#: that far below when levels are averaged (see _floored).
+_LOW_CLIP = 3.0
 #: Runs a level needs before their scatter says anything about the spread.
 _MIN_SCATTER_SAMPLES = 8
 #: From finest to coarsest. A rest day is a weekend day or a public holiday.
@@ -283,10 +288,30 @@ def _runs(context: RunContext, since: datetime, policy: Policy) -> list[_Run]:
     return runs
 
 
-def _center(runs: Sequence[_Run]) -> float:
-    """Recency-weighted mean of log peaks: with a handful of runs it errs less than a median."""
+def _floored(runs: Sequence[_Run]) -> list[float]:
+    """The runs' log peaks, each raised to at least the group's median less a few robust deviations.
+
+    A run that processed almost no data (a backfill of an empty partition, a rerun that found its
+    work done) peaks far below the others and says nothing about the next run's need; in a mean it
+    would drag the level, and the spread, learnt from runs above their predictions, would not cover
+    that. Raising such runs to the edge of the group's normal scatter (one-sided winsorizing) keeps
+    the mean's accuracy for normal runs while a few tiny ones move it by at most a few deviations.
+    High runs are kept as they are: they are needs, and missing them is an OOM.
+    """
+    values = [r.log_peak or 0.0 for r in runs]
     weights = [r.level_weight for r in runs]
-    return sum(w * (r.log_peak or 0.0) for w, r in zip(weights, runs, strict=True)) / sum(weights)
+    median = weighted_quantile(values, weights, 0.5)
+    scale = 1.4826 * weighted_quantile([abs(v - median) for v in values], weights, 0.5)
+    floor = median - _LOW_CLIP * scale
+    return [v if v > floor else floor for v in values]
+
+
+def _center(runs: Sequence[_Run], values: Sequence[float] | None = None) -> float:
+    """Recency-weighted mean of log peaks (floored, see :func:`_floored`): with a handful of runs
+    it errs less than a median."""
+    values = _floored(runs) if values is None else values
+    weights = [r.level_weight for r in runs]
+    return sum(w * v for w, v in zip(weights, values, strict=True)) / sum(weights)
 
 
 def _level(
@@ -336,13 +361,19 @@ def _hour_and_weekday(
     own = groups.get((context.hour, kind), [])
     if len(own) < policy.min_samples:
         return None
-    medians = {key: _center(group) for key, group in groups.items() if len(group) >= policy.min_samples}
-    point = medians[(context.hour, kind)]
     offsets, weights = [], []
-    for r in usable:
-        if r.o.day_of_week == context.day_of_week and r.kind == kind and (r.o.hour, kind) in medians:
-            offsets.append((r.log_peak or 0.0) - medians[(r.o.hour, kind)])
-            weights.append(r.level_weight)
+    point = 0.0
+    for key, group in groups.items():
+        if key[1] != kind or len(group) < policy.min_samples:
+            continue
+        values = _floored(group)
+        center = _center(group, values)
+        if key == (context.hour, kind):
+            point = center
+        for r, value in zip(group, values, strict=True):
+            if r.o.day_of_week == context.day_of_week and r.kind == kind:
+                offsets.append(value - center)
+                weights.append(r.level_weight)
     if len(offsets) < policy.min_samples:
         return "hour+daytype", point, own
     return "exact", point + sum(w * v for w, v in zip(weights, offsets, strict=True)) / sum(weights), own

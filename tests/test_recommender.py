@@ -182,6 +182,48 @@ def test_recent_runs_outweigh_old_ones() -> None:
     assert result.predicted_peak_mib > 2000 * (4000 / 2000) ** 0.5  # past the geometric midpoint
 
 
+def daily_with_tiny_runs(days: int, tiny_days: tuple[int, ...]) -> list[Observation]:
+    """A daily 14:05 job needing about 6000 MiB (a few % of scatter) over the last ``days`` days,
+    except on ``tiny_days`` (days ago), whose runs processed almost nothing and peaked at 537 MiB."""
+    return [
+        run(24 * d, 537 if d in tiny_days else int(6000 * math.exp(0.05 * math.sin(3 * d))), n=d)
+        for d in range(1, days + 1)
+    ]
+
+
+@pytest.mark.parametrize("tiny_days", [(7,), (7, 6), (14, 13)])
+def test_a_few_tiny_runs_do_not_drag_the_level_down(tiny_days: tuple[int, ...]) -> None:
+    # last Friday (7 days ago) and Saturday (6) barely ran; this Friday needs what Fridays need
+    history = daily_with_tiny_runs(40, tiny_days)
+    usual = [o.peak_pod_memory_mib or 0 for o in history if o.peak_pod_memory_mib != 537]
+
+    result = recommend(context(history))
+
+    assert isinstance(result, Recommendation)
+    assert result.basis["level"] == "exact"
+    assert result.predicted_peak_mib > 0.9 * 6000
+    assert result.pod_memory_mib > max(usual)
+
+
+def test_tiny_runs_cost_no_ooms_in_the_closed_loop() -> None:
+    # the reported case: 90 days of a ~6000 MiB daily job, tiny runs on days 60 and 61; every run
+    # is sized from the ones before it and the closed loop learns an OOM where it under-sized
+    from airflow_emr_sizing.backtest import HistoryRun, StoreSizer, replay
+
+    conf = {"spark.executor.memory": "8g", "spark.executor.instances": "10",
+            "spark.dynamicAllocation.enabled": "false"}  # fmt: skip
+    start = datetime(2026, 1, 5, 14, tzinfo=timezone(timedelta(hours=9)))
+    runs = [
+        HistoryRun(f"r{d}", "app", start + timedelta(days=d), conf, executors=10,
+                   peak_pod_memory_mib=537 if d in (60, 61) else int(6000 * math.exp(0.05 * math.sin(3 * d))))
+        for d in range(90)
+    ]  # fmt: skip
+
+    under = [o.run.run_id for o in replay(runs, StoreSizer(), "Asia/Seoul") if o.under_provisioned]
+
+    assert under == []
+
+
 # --- spread ---------------------------------------------------------------------------------------
 
 
