@@ -67,7 +67,7 @@ def explain(
     options override it as a task's arguments would.
     """
     from airflow_emr_sizing.exceptions import EmrSizingError
-    from airflow_emr_sizing.operators.emr import _policy  # the operator's own: explain sizes as tasks do
+    from airflow_emr_sizing.operators.emr import resolve_policy  # explain sizes as tasks do
     from airflow_emr_sizing.plan import SizingOptions, recommend_from_store
     from airflow_emr_sizing.recommender import Recommendation
     from airflow_emr_sizing.settings import load_settings
@@ -78,7 +78,7 @@ def explain(
     now = parse_moment(at, "--at") if at else datetime.now(timezone.utc)
     given = {"risk": risk, "node_memory": node_memory, "node_cores": node_cores}
     try:
-        policy = _policy({k: v for k, v in given.items() if v is not None}, load_settings())
+        policy = resolve_policy({k: v for k, v in given.items() if v is not None}, load_settings())
     except (EmrSizingError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     wanted, _ = resolve_signature(signature)

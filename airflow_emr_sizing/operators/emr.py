@@ -228,7 +228,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             label_key=settings.label_key,
             store_timeout=settings.store_timeout,
             bounds=_bounds(given),
-            policy=_policy(given, settings),
+            policy=resolve_policy(given, settings),
             store=StoreLocation(given.get("store_conn_id") or settings.store_conn_id, settings.store_path),
             event_log_dir=_run_event_log_dir(event_log_base, context) if event_log_base else None,
             event_log_metrics=parse_bool("event_log_metrics", given["event_log_metrics"])
@@ -477,8 +477,11 @@ def _memory_bound(name: str, value: Any) -> int:
     return mib
 
 
-def _policy(given: dict[str, Any], settings: Settings) -> Policy:
-    """The recommender's policy: the task's risk and node shape, else ``[emr_sizing]``'s."""
+def resolve_policy(given: dict[str, Any], settings: Settings) -> Policy:
+    """The recommender's policy: the task's risk and node shape, else ``[emr_sizing]``'s.
+
+    ``emr-sizing explain`` uses it too, so that it sizes exactly as tasks do.
+    """
     from airflow_emr_sizing.recommender import Policy
 
     return Policy(
