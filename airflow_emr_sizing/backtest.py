@@ -119,11 +119,16 @@ def parse_history(lines: Iterable[str], *, skip_invalid: bool = False) -> tuple[
     Without ``skip_invalid`` the first malformed line raises :class:`HistoryError` naming it.
     """
     runs, invalid = [], 0
+    seen: dict[str, int] = {}  # run_id -> its line: a run counted twice would skew every figure
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
-            runs.append(HistoryRun.from_json(json.loads(line)))
+            run = HistoryRun.from_json(json.loads(line))
+            if run.run_id in seen:
+                raise ValueError(f"run_id {run.run_id!r} repeats line {seen[run.run_id]}")
+            seen[run.run_id] = number
+            runs.append(run)
         except (ValueError, TypeError, EmrSizingError) as err:
             if not skip_invalid:
                 raise HistoryError(f"line {number}: {err}") from err

@@ -66,6 +66,7 @@ def test_the_contract_example_parses_with_defaults_and_unknown_fields_ignored() 
         (line("x", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.memory": "1.5g"}), "1.5g"),
         (line("x", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.cores": "two"}), "cores"),
         (line("x", "2026-03-06T14:00:00+09:00", app_name=""), "app_name"),
+        (line("ok", "2026-03-06T14:00:00+09:00"), "run_id 'ok' repeats line 1"),
     ],
 )
 def test_a_malformed_line_is_an_error_naming_it(bad: str, problem: str) -> None:
