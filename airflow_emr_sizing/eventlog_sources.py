@@ -83,20 +83,20 @@ def open_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLog
 
 
 def make_event_log_dir(location: str, *, aws_conn_id: str | None = None) -> None:
-    """Create the folder a run will log events into, before Spark starts.
+    """Create the S3 folder a run will log events into, before Spark starts.
 
     Spark refuses to start when ``spark.eventLog.dir`` does not exist, and an S3 prefix exists
-    only once something is under it: like Hadoop's ``mkdirs``, an empty ``prefix/`` object is written.
+    only once something is under it: like Hadoop's ``mkdirs``, an empty ``prefix/`` object is
+    written. Other locations are not ours to vouch for (a local path here is not the driver's).
     """
-    if location.startswith(S3_SCHEMES):
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        bucket, key = split_s3_url(location)
+    if not location.startswith(S3_SCHEMES):
+        raise EventLogError(f"{location} is not an S3 URL")
+    bucket, key = split_s3_url(location)
+    if key.strip("/"):  # a bucket's root exists with the bucket
         marker = key.rstrip("/") + "/"
         S3Hook(aws_conn_id=aws_conn_id).get_conn().put_object(Bucket=bucket, Key=marker, Body=b"")
-    else:
-        path = "/" + location[len("file:") :].lstrip("/") if location.startswith("file:") else location
-        Path(path).mkdir(parents=True, exist_ok=True)
 
 
 def _rolling(location: str, path: str, files: list[str], storage: _Storage) -> EventLogFiles:

@@ -304,9 +304,12 @@ def _with_event_log_dir(
     audit: Audit,
 ) -> dict[str, str]:
     """``event_log`` once the folder it logs into exists; nothing if it cannot be made so."""
+    logged = {**effective, **event_log}
+    if logged.get("spark.eventLog.enabled", "").strip().lower() != "true":
+        return event_log  # no log will be written: no folder needed
     if EVENT_LOG_DIR not in event_log and "spark.eventLog.enabled" not in event_log:
         return event_log  # the job logs events where it says: its own business
-    folder = event_log.get(EVENT_LOG_DIR) or effective.get(EVENT_LOG_DIR)
+    folder = logged.get(EVENT_LOG_DIR)
     try:
         if make_event_log_dir is None or not folder:
             raise SizingRefused("no way to create it here")

@@ -214,16 +214,14 @@ def parse_bool(field: str, value: object) -> bool:
 
 
 def check_event_log_dir(field: str, location: str) -> str:
-    """An event-log base Spark and this package can both reach: an S3 URL or an absolute path.
+    """An event-log base both Spark's driver pod and this package reach: an S3 URL.
 
-    A relative path would be resolved in the driver's working directory, where nothing reads it.
+    A local path would be one on the Airflow worker, which the driver pod does not see.
     """
     text = str(location)
     if text.startswith(S3_SCHEMES) and text.split("://", 1)[1].split("/", 1)[0]:
         return text
-    if text.startswith(("/", "file:/")):
-        return text
-    raise SizingConfigError(field, location, "expected s3://bucket/prefix (or an absolute path)")
+    raise SizingConfigError(field, location, "expected s3://bucket/prefix")
 
 
 def load_settings() -> Settings:

@@ -275,8 +275,36 @@ def test_the_folder_of_a_run_whose_event_logging_sizing_turns_on_is_made_first()
         False, True, "--conf spark.eventLog.enabled=true --conf spark.eventLog.dir=s3://mine/", made=made
     )
     assert made == []
+    plan_with(False, True, "--conf spark.eventLog.enabled=false", made=made)  # no log: no folder
+    assert made == []
     plan_with(dry_run=True, metrics=True, made=made)
     assert made == []
+
+
+def test_logging_into_a_folder_of_the_job_that_is_not_on_s3_is_left_as_the_job_has_it() -> None:
+    import pendulum
+
+    from airflow_emr_sizing.eventlog_sources import make_event_log_dir
+    from airflow_emr_sizing.plan import SizingOptions, plan_sizing
+    from airflow_emr_sizing.store import InMemoryStore
+
+    params = "--conf spark.eventLog.dir=hdfs://nn/logs"
+    driver = {"sparkSubmitJobDriver": {"entryPoint": "x.py", "sparkSubmitParameters": params}}
+    options = SizingOptions(app_name="load", dry_run=False, event_log_dir="s3://b/logs/1/")
+    plan = plan_sizing(
+        driver,
+        None,
+        pendulum.datetime(2026, 3, 6, 14),
+        options,
+        InMemoryStore,
+        make_event_log_dir=make_event_log_dir,
+    )
+
+    assert not [key for key in plan.values if key.startswith("spark.eventLog")]
+    assert any(key.startswith("spark.kubernetes.executor.label.") for key in plan.values)
+    assert plan.audit.warnings == [
+        "event logging left as the job has it: cannot create hdfs://nn/logs (hdfs://nn/logs is not an S3 URL)"
+    ]
 
 
 def test_no_event_logging_is_turned_on_when_its_folder_cannot_be_made() -> None:
@@ -301,13 +329,16 @@ def test_no_event_logging_is_turned_on_when_its_folder_cannot_be_made() -> None:
     ]
 
 
-def test_make_event_log_dir_makes_a_local_folder_and_an_s3_prefix(tmp_path: Path, moto_emr: Any) -> None:
+def test_make_event_log_dir_makes_an_s3_prefix_and_nothing_else(tmp_path: Path, moto_emr: Any) -> None:
     import boto3
 
     from airflow_emr_sizing.eventlog_sources import make_event_log_dir
+    from airflow_emr_sizing.exceptions import EventLogError
 
-    make_event_log_dir(f"file://{tmp_path}/a/b/")
-    assert (tmp_path / "a" / "b").is_dir()
+    for elsewhere in (f"file://{tmp_path}/a/", str(tmp_path / "b"), "hdfs://nn/logs", "spark-events"):
+        with pytest.raises(EventLogError, match="not an S3 URL"):
+            make_event_log_dir(elsewhere)
+    assert list(tmp_path.iterdir()) == []
 
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="made-here")
@@ -316,7 +347,7 @@ def test_make_event_log_dir_makes_a_local_folder_and_an_s3_prefix(tmp_path: Path
     assert [o["Key"] for o in listed["Contents"]] == ["logs/d/t/r/1/"]  # what Hadoop's mkdirs writes
 
 
-@pytest.mark.parametrize("location", ["dw-logs/x", "s3:///no-bucket", "hdfs://nn/logs"])
+@pytest.mark.parametrize("location", ["dw-logs/x", "s3:///no-bucket", "hdfs://nn/logs", "/var/log/spark"])
 def test_an_event_log_dir_spark_could_not_use_fails_at_parse_time(location: str) -> None:
     from airflow_emr_sizing.exceptions import SizingConfigError
     from airflow_emr_sizing.operators.emr import EmrContainerOperator
