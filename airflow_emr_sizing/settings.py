@@ -234,6 +234,8 @@ def load_settings() -> Settings:
     def get(name: str) -> str:
         """The option as set, or its default when unset or blank (``AIRFLOW__EMR_SIZING__X=``)."""
         value = given.get(name)  # typed by Airflow: 0 and False are values, not blanks
+        if value is not None and not isinstance(value, str) and OPTIONS[name]["type"] == "string":
+            value = conf.get(SECTION, name)  # as written: a subdivision "01" is not the number 1
         text = "" if value is None else str(value).strip()
         default = OPTIONS[name]["default"]
         return text or ("" if default is None else str(default).strip())

@@ -301,6 +301,19 @@ def test_empty_node_halves_mean_no_node_shape_at_parse_time(arguments: dict[str,
     assert op.sizing == arguments
 
 
+@pytest.mark.parametrize("half", [{"node_cores": 0}, {"node_memory": ""}])
+def test_an_empty_half_from_the_task_turns_a_configured_node_shape_off(
+    half: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_emr_sizing.operators.emr import resolve_policy
+    from airflow_emr_sizing.settings import load_settings
+
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__NODE_MEMORY", "61g")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__NODE_CORES", "15.5")
+    assert resolve_policy({}, load_settings()).node is not None
+    assert resolve_policy(half, load_settings()).node is None
+
+
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
 def test_risk_and_node_shape_reach_the_recommender(
     mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]

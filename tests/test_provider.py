@@ -48,3 +48,13 @@ def test_settings_defaults_and_environment_overrides(monkeypatch) -> None:  # ty
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__HOLIDAY_COUNTRY", "KR")
     overridden = load_settings()
     assert (overridden.dry_run, overridden.holiday_country) == (False, "KR")
+
+
+def test_text_settings_stay_as_written(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Airflow types a section's values: a subdivision "01" (Finland) must not become "1"."""
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__HOLIDAY_SUBDIVISION", "01")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__HOLIDAY_COUNTRY", "T")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__MIN_SAMPLES", "0004")
+    settings = load_settings()
+    assert (settings.holiday_subdivision, settings.holiday_country) == ("01", "T")
+    assert settings.min_samples == 4

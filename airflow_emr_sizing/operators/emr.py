@@ -160,7 +160,10 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 make_event_log_dir=functools.partial(make_event_log_dir, aws_conn_id=self.aws_conn_id),
             )
         except SizingConfigError as err:
-            raise _from_settings(err, rendered) from err
+            named = _from_settings(err, rendered)
+            if named is err:
+                raise
+            raise named from err
         plan.audit.arguments["usage"] = sources.to_json()
         self._publish(context, plan)
         if plan.values:
@@ -484,13 +487,14 @@ def resolve_policy(given: dict[str, Any], settings: Settings) -> Policy:
     """
     from airflow_emr_sizing.recommender import Policy
 
-    return Policy(
-        risk=_risk(given.get("risk", settings.risk)),
-        min_samples=settings.min_samples,
-        node=_node(
+    halves = ("node_memory", "node_cores")
+    if any(name in given and not given[name] for name in halves):
+        node = None  # an empty or zero half from the task turns node fit off
+    else:
+        node = _node(
             given.get("node_memory", settings.node_memory), given.get("node_cores", settings.node_cores)
-        ),
-    )
+        )
+    return Policy(risk=_risk(given.get("risk", settings.risk)), min_samples=settings.min_samples, node=node)
 
 
 def _risk(value: Any) -> float:
