@@ -9,6 +9,7 @@ The same replay drives the benchmark's baselines, so every policy is judged by o
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -71,20 +72,27 @@ class HistoryRun:
         if not isinstance(conf, dict):
             raise ValueError("spark_conf is not an object")
         conf = {str(k): str(v) for k, v in conf.items()}
-        if not str(data["app_name"]):
-            raise ValueError("app_name is empty")
-        executors = data.get("executors") or conf.get("spark.executor.instances") or 1
+        for name in ("run_id", "app_name"):
+            if not isinstance(data[name], str) or not data[name]:
+                raise ValueError(f"{name} is not a non-empty string: {data[name]!r}")
+        oom = data.get("oom", False)
+        if not isinstance(oom, bool):
+            raise ValueError(f"oom is not true or false: {oom!r}")
+        executors = data.get("executors")
         run = cls(
-            run_id=str(data["run_id"]),
-            app_name=str(data["app_name"]),
+            run_id=data["run_id"],
+            app_name=data["app_name"],
             started_at=started,
             spark_conf=conf,
-            executors=int(executors),
-            duration_s=float(data.get("duration_s") or 3600),
+            executors=_optional(int, executors, "executors", zero=True)
+            or int(conf.get("spark.executor.instances") or 1),
+            duration_s=_optional(float, data.get("duration_s"), "duration_s", zero=True) or 3600.0,
             peak_pod_memory_mib=_optional(int, data.get("peak_pod_memory_mib"), "peak_pod_memory_mib"),
             peak_heap_mib=_optional(int, data.get("peak_heap_mib"), "peak_heap_mib"),
-            cpu_used_cores_p90=_optional(float, data.get("cpu_used_cores_p90"), "cpu_used_cores_p90"),
-            oom=bool(data.get("oom", False)),
+            cpu_used_cores_p90=_optional(
+                float, data.get("cpu_used_cores_p90"), "cpu_used_cores_p90", zero=True
+            ),
+            oom=oom,
             entry_point=data.get("entry_point"),
         )
         run.configured()  # a bad Spark value (e.g. "1.5g") is this line's fault: raise it with the line
@@ -105,11 +113,16 @@ class HistoryRun:
         return executor_size(conf)
 
 
-def _optional(kind: type[Any], value: Any, name: str) -> Any:
+def _optional(kind: type[Any], value: Any, name: str, *, zero: bool = False) -> Any:
+    """A positive finite number (or zero, when ``zero``), or ``None`` when absent."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{name} is not a number: {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        raise ValueError(
+            f"{name} must be a {'non-negative' if zero else 'positive'} finite number: {value!r}"
+        )
     return kind(value)
 
 

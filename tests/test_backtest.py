@@ -67,6 +67,11 @@ def test_the_contract_example_parses_with_defaults_and_unknown_fields_ignored() 
         (line("x", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.cores": "two"}), "cores"),
         (line("x", "2026-03-06T14:00:00+09:00", app_name=""), "app_name"),
         (line("ok", "2026-03-06T14:00:00+09:00"), "run_id 'ok' repeats line 1"),
+        (line("x", "2026-03-06T14:00:00+09:00", peak=-5), "peak_pod_memory_mib must be a positive"),
+        (line("x", "2026-03-06T14:00:00+09:00", peak=float("inf")), "peak_pod_memory_mib"),
+        (line("x", "2026-03-06T14:00:00+09:00", executors=-3), "executors must be a non-negative"),
+        (line("x", "2026-03-06T14:00:00+09:00", oom="false"), "oom is not true or false"),
+        (line("x", "2026-03-06T14:00:00+09:00", app_name=None), "app_name is not a non-empty string"),
     ],
 )
 def test_a_malformed_line_is_an_error_naming_it(bad: str, problem: str) -> None:
