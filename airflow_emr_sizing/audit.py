@@ -48,6 +48,8 @@ class Audit:
     #: Per key: before, after, where. Sent to EMR only when ``applied``; in dry run, what would be.
     injected: dict[str, dict[str, Any]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    #: Sizing gave up (store down, unexpected error): the task has logged its one warning.
+    degraded: bool = False
 
     def to_json(self) -> dict[str, Any]:
         injected = {
@@ -68,6 +70,7 @@ class Audit:
             "store": self.store,
             "arguments": self.arguments,
             "warnings": list(self.warnings),
+            "degraded": self.degraded,
         }
 
 

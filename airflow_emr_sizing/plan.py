@@ -203,7 +203,7 @@ def plan_sizing(
 
 
 def _give_up(plan: SizingPlan, reason: str) -> None:
-    plan.degraded = True
+    plan.degraded = plan.audit.degraded = True
     plan.values = {}
     plan.audit.applied = False
     plan.audit.injected = {}

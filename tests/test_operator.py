@@ -352,3 +352,30 @@ def test_an_unreadable_audit_does_not_fail_a_deferred_run_that_succeeded(
 
     assert result == "jr-9"
     assert "outcome is not recorded: unreadable audit" in "".join(capfd.readouterr())
+
+
+def test_store_down_is_one_warning_in_the_deferrable_path_too(
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    task_context: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__STORE_PATH", str(tmp_path / "missing-dir" / "store.db"))
+    job = {**JOB, "virtual_cluster_id": virtual_cluster_id}
+    op = EmrContainerOperator(task_id="sized", dry_run=False, deferrable=True, **job)
+
+    with pytest.raises(TaskDeferred):
+        op.execute(task_context)
+    assert task_context["ti"].xcoms[AUDIT_XCOM_KEY]["degraded"] is True
+    job_id = op.job_id
+    moto_emr.backend.job_runs[job_id].state = "COMPLETED"
+    op.execute_complete(task_context, {"status": "success", "job_id": job_id})  # the store is still down
+
+    task_log = "".join(capfd.readouterr())
+    warnings = [line for line in task_log.splitlines() if "[warning" in line and "Task Runner" not in line]
+    assert len(warnings) == 1 and "Executor sizing not applied" in warnings[0], task_log
+    assert f"Could not record job {job_id}" in task_log  # said, at INFO

@@ -202,6 +202,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                     remember=False,
                     sources=UsageSources.from_json(arguments.get("usage")),
                     prediction=prediction_of(audit),
+                    warned=bool(audit.get("degraded") or audit.get("warnings")),
                 )
             except Exception as err:
                 self.log.warning("The run's outcome is not recorded: unreadable audit (%s)", err)
@@ -320,7 +321,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 remember=True,
                 sources=sources,
                 prediction=prediction_of(plan.audit.to_json()),
-                warned=plan.degraded,
+                warned=plan.degraded or bool(plan.audit.warnings),
             )
             if learned is not None:
                 context["ti"].xcom_push(
@@ -344,8 +345,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         """Write what the run taught us; trouble here warns and never fails the task.
 
         Returns what was learned, for the audit (``None`` while the run has not ended). When the
-        task ``warned`` already that sizing could not help (store down), a failed write is logged
-        at INFO: one warning per task.
+        task ``warned`` already (sizing gave up, or event logging could not be turned on), trouble
+        here is logged at INFO: one warning per task. The audit says it all either way.
         """
         from airflow_emr_sizing.plan import call_with_timeout
 
@@ -375,7 +376,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         if observation is None:
             return learned
         for warning in (learned or {}).get("warnings", []):
-            self.log.warning("Usage of job %s: %s", observation.job_id, warning)
+            (self.log.info if warned else self.log.warning)(
+                "Usage of job %s: %s", observation.job_id, warning
+            )
         self.log.info(
             "Recorded job %s (%s, oom=%s, peak pod memory %s MiB, from %s) for signature %s",
             observation.job_id,
