@@ -67,6 +67,9 @@ _TAIL_SUPPORT = 2.0
 _DRIFT_CLEAR = 3.0
 #: Smaller drifts are not worth correcting (log; about 3 %).
 _MIN_DRIFT = 0.03
+#: A downward drift is the lag this share of recent runs is below (the median for an upward one):
+#: missing a need is an OOM, over-sizing only waste.
+_DOWN_AGREEMENT = 0.75
 #: An OOM at X says the need was above X; its error counts as if the need were this much more.
 _OOM_EXCESS = 1.05
 #: A run more than this many robust standard deviations below its group's median counts as only
@@ -425,6 +428,8 @@ def _drift(errors: Sequence[_Error], policy: Policy) -> float:
     ones = [1.0] * len(window)
     median = weighted_quantile(window, ones, 0.5)
     scale = 1.4826 * weighted_quantile([abs(v - median) for v in window], ones, 0.5)
+    if median < 0:  # downwards only when most recent runs agree: a few empty ones are not a trend
+        median = min(weighted_quantile(window, ones, _DOWN_AGREEMENT), 0.0)
     clear = abs(median) > _DRIFT_CLEAR * scale / math.sqrt(len(window))
     return median if clear and abs(median) >= _MIN_DRIFT else 0.0
 

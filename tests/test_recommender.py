@@ -224,6 +224,26 @@ def test_tiny_runs_cost_no_ooms_in_the_closed_loop() -> None:
     assert under == []
 
 
+@pytest.mark.parametrize("tiny_hours", [6, 8])
+def test_a_stretch_of_tiny_runs_is_not_a_trend_to_follow_down(tiny_hours: int) -> None:
+    """An outage of a few hours (half the drift window of empty runs) must not shrink the next runs."""
+    from airflow_emr_sizing.backtest import HistoryRun, StoreSizer, replay
+
+    conf = {"spark.executor.memory": "8g", "spark.executor.instances": "10",
+            "spark.dynamicAllocation.enabled": "false"}  # fmt: skip
+    start = datetime(2026, 1, 5, 0, tzinfo=timezone.utc)
+    tiny = range(24 * 28 + 3, 24 * 28 + 3 + tiny_hours)
+    runs = [
+        HistoryRun(f"r{h}", "app", start + timedelta(hours=h), conf, executors=10,
+                   peak_pod_memory_mib=537 if h in tiny else int(6000 * math.exp(0.05 * math.sin(3 * h))))
+        for h in range(24 * 32)
+    ]  # fmt: skip
+
+    under = [o.run.run_id for o in replay(runs, StoreSizer(), "UTC") if o.under_provisioned]
+
+    assert under == []
+
+
 # --- spread ---------------------------------------------------------------------------------------
 
 
