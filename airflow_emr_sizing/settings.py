@@ -7,6 +7,7 @@ any Airflow option).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -246,6 +247,12 @@ def load_settings() -> Settings:
         except ValueError as err:
             raise SizingConfigError(f"[{SECTION}] {name}", get(name), f"expected a {kind.__name__}") from err
 
+    def seconds(name: str, *, zero: bool = False) -> float:
+        value: float = number(name, float)
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise SizingConfigError(f"[{SECTION}] {name}", get(name), "expected a finite number of seconds")
+        return value
+
     def at_least_one(name: str) -> int:
         count: int = number(name, int)
         if count < 1:
@@ -258,7 +265,7 @@ def load_settings() -> Settings:
         mode=get("mode"),
         store_conn_id=get("store_conn_id") or None,
         store_path=get("store_path") or os.path.join(airflow_home, "emr_sizing.db"),
-        store_timeout=number("store_timeout", float),
+        store_timeout=seconds("store_timeout"),
         holiday_country=get("holiday_country") or None,
         holiday_subdivision=get("holiday_subdivision") or None,
         label_key=get("label_key"),
@@ -266,9 +273,9 @@ def load_settings() -> Settings:
         event_log_dir=get("event_log_dir") or None,
         event_log_metrics=parse_bool(f"[{SECTION}] event_log_metrics", get("event_log_metrics")),
         event_log_attempts=at_least_one("event_log_attempts"),
-        event_log_retry_delay=number("event_log_retry_delay", float),
+        event_log_retry_delay=seconds("event_log_retry_delay", zero=True),
         prometheus_url=get("prometheus_url") or None,
-        prometheus_timeout=number("prometheus_timeout", float),
+        prometheus_timeout=seconds("prometheus_timeout"),
         prometheus_job_id_label=get("prometheus_job_id_label") or None,
         risk=number("risk", float),
         node_memory=get("node_memory") or None,

@@ -233,6 +233,8 @@ def test_bad_rendered_arguments_fail_before_submitting_naming_the_field(
         ("HOLIDAY_COUNTRY", "XX", "[emr_sizing] holiday_country"),
         ("MIN_SAMPLES", "0", "[emr_sizing] min_samples"),
         ("RISK", "0.9", "[emr_sizing] risk"),
+        ("STORE_TIMEOUT", "inf", "[emr_sizing] store_timeout"),
+        ("EVENT_LOG_RETRY_DELAY", "-1", "[emr_sizing] event_log_retry_delay"),
     ],
 )
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
