@@ -263,6 +263,24 @@ def open_store(conn_id: str | None = None, path: str | None = None) -> MetricsSt
     return SqlStore(f"sqlite:///{path}")
 
 
+def sqlite_file(conn_id: str | None = None, path: str | None = None) -> str | None:
+    """The SQLite file the store at this location is, if it is one (``None`` for a server store).
+
+    Opening a SQLite store creates its file; a command that only reads checks it exists first.
+    """
+    if not conn_id:
+        return path
+    conn = _connection(conn_id)
+    if conn.conn_type == "aws":
+        return None
+    import sqlalchemy as sa
+
+    from airflow_emr_sizing.sql_store import sql_url
+
+    url = sa.make_url(sql_url(conn))
+    return url.database if url.get_backend_name() == "sqlite" else None
+
+
 def _connection(conn_id: str) -> Any:
     from airflow.providers.common.compat.sdk import BaseHook
 

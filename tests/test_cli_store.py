@@ -216,3 +216,20 @@ def test_a_label_seen_on_a_pod_is_traced_after_xcom_is_gone(
     result = json.loads(cli("audit", label, "--path", str(store_path), "--format", "json").output)
 
     assert result["signature"]["key"] == "dw-blog-load-day-5-hour-14-dra-off-exec-10"
+
+
+def test_a_sqlite_connection_to_a_missing_file_is_an_error_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "typo.db"
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_EMR_SIZING_TYPO", json.dumps({"conn_type": "sqlite", "host": str(missing)})
+    )
+
+    result = CliRunner().invoke(
+        main, ["history", "dw-blog-load-day-5-hour-14-dra-off-exec-10", "--conn-id", "emr_sizing_typo"]
+    )
+
+    assert result.exit_code == 1
+    assert f"no store at {missing} (--conn-id emr_sizing_typo)" in result.output
+    assert not missing.exists()

@@ -40,15 +40,17 @@ def open_cli_store(conn_id: str | None, path: str | None) -> MetricsStore:
     """
     from airflow_emr_sizing.exceptions import EmrSizingError
     from airflow_emr_sizing.settings import load_settings
-    from airflow_emr_sizing.store import open_store
+    from airflow_emr_sizing.store import open_store, sqlite_file
 
     try:
-        where = "--path"
+        where = f"--conn-id {conn_id}" if conn_id else "--path"
         if not conn_id and not path:
             settings = load_settings()
-            conn_id, path, where = settings.store_conn_id, settings.store_path, "[emr_sizing] store_path"
-        if not conn_id and path and not os.path.exists(path):
-            raise click.ClickException(f"no store at {path} ({where})")
+            conn_id, path = settings.store_conn_id, settings.store_path
+            where = "[emr_sizing] store_conn_id" if conn_id else "[emr_sizing] store_path"
+        file = sqlite_file(conn_id, path)
+        if file and file != ":memory:" and not os.path.exists(file):
+            raise click.ClickException(f"no store at {file} ({where})")
         return open_store(conn_id, path)
     except EmrSizingError as err:
         raise click.ClickException(str(err)) from err
