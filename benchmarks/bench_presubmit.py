@@ -104,6 +104,7 @@ def main() -> tuple[str, float, float]:
         warm_base, warm_cand = interleaved(
             until_submitted(lambda: plain), until_submitted(lambda: sized), rounds=100
         )
+        folder_ms = event_log_folder_ms(moto)
     finally:
         EmrContainerHook.submit_job = original_submit
         moto.stop()
@@ -132,6 +133,10 @@ def main() -> tuple[str, float, float]:
         f"[presubmit] once per task process, not in the figures above: the first execute() imports "
         f"this package's sizing modules, {at_execute:.1f} ms"
     )
+    print(
+        f"[presubmit] with event_log_dir, not in the figures above: creating the run's event-log "
+        f"folder first (a new S3 client, as in each task process, and one PutObject), {folder_ms:.1f} ms"
+    )
     cold_holidays = fresh_process_ms(
         "holiday_calendar.is_holiday(date(2026, 11, 30), 'KR')",
         setup="import os, tempfile\nfrom datetime import date\ncache = tempfile.TemporaryDirectory()\n"
@@ -144,6 +149,21 @@ def main() -> tuple[str, float, float]:
         f"KubernetesExecutor, unless `emr-sizing holidays` filled it): KR holidays, {cold_holidays:.1f} ms"
     )
     return "pre-submit per task, sized vs plain (1M observations)", ratio, TARGET
+
+
+def event_log_folder_ms(moto: Any, rounds: int = 15) -> float:
+    """Median milliseconds of what a task with ``event_log_dir`` adds before submitting."""
+    import statistics
+
+    from airflow_emr_sizing.eventlog_sources import make_event_log_dir
+
+    moto.create_bucket("bench-logs")
+    samples = []
+    for i in range(rounds):
+        start = time.perf_counter()
+        make_event_log_dir(f"s3://bench-logs/dag/task/run-{i}/1/")
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1e3
 
 
 def forget_process_caches() -> None:
