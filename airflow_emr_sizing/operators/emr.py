@@ -202,7 +202,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                     remember=False,
                     sources=UsageSources.from_json(arguments.get("usage")),
                     prediction=prediction_of(audit),
-                    warned=bool(audit.get("degraded") or audit.get("warnings")),
+                    warned=bool(audit.get("degraded") or audit.get("warnings") or audit.get("dry_run")),
                 )
             except Exception as err:
                 self.log.warning("The run's outcome is not recorded: unreadable audit (%s)", err)
@@ -321,7 +321,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 remember=True,
                 sources=sources,
                 prediction=prediction_of(plan.audit.to_json()),
-                warned=plan.degraded or bool(plan.audit.warnings),
+                warned=plan.degraded or bool(plan.audit.warnings) or options.dry_run,
             )
             if learned is not None:
                 context["ti"].xcom_push(
@@ -345,8 +345,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         """Write what the run taught us; trouble here warns and never fails the task.
 
         Returns what was learned, for the audit (``None`` while the run has not ended). When the
-        task ``warned`` already (sizing gave up, or event logging could not be turned on), trouble
-        here is logged at INFO: one warning per task. The audit says it all either way.
+        task ``warned`` already (sizing gave up, or event logging could not be turned on), or ran
+        in dry run (which says up front that it teaches nothing), trouble here is logged at INFO:
+        one warning per task. The audit says it all either way.
         """
         from airflow_emr_sizing.plan import call_with_timeout
 
