@@ -166,12 +166,21 @@ def test_sized_run_records_its_event_log(
 
 @pytest.mark.integration
 def test_dry_run_injects_no_event_log_conf_and_says_why_usage_is_missing(
-    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path, monkeypatch: pytest.MonkeyPatch
+    dags: Any,
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     seed(store_path, [3000, 3200, 3100])
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_ATTEMPTS", "1")
 
     result = run(dags.sized_sync, moto_emr, virtual_cluster_id, dry_run="true", event_log_dir=BUCKET_DIR)
+
+    task_log = "".join(capfd.readouterr())
+    usage = [line for line in task_log.splitlines() if "Usage of job" in line]
+    assert usage and all("[info" in line for line in usage), usage  # a dry run says why up front
 
     assert result.state == "success"
     task = dags.sized_sync.get_task("load")
