@@ -49,7 +49,7 @@ def holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset
 
 
 def cache_file(country: str, subdivision: str | None, year: int) -> Path:
-    """Where one year's dates are kept; the installed ``holidays`` release is part of the name."""
+    """Where one year's dates are kept; the name identifies the installed ``holidays`` library."""
     return cache_dir() / f"holidays-{_library_version()}-{country}-{subdivision or '_'}-{year}.json"
 
 

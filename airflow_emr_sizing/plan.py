@@ -143,8 +143,11 @@ class SizingPlan:
     values: dict[str, str] = field(default_factory=dict)
     signature: Signature | None = None
     configured: ExecutorSize | None = None
-    #: Sizing gave up on trouble (store, conf, limits): the request goes out exactly as written.
-    degraded: bool = False
+
+    @property
+    def degraded(self) -> bool:
+        """Sizing gave up on trouble (store, conf, limits): the request goes out exactly as written."""
+        return self.audit.degraded
 
     def apply(
         self, job_driver: Mapping[str, Any], configuration_overrides: Mapping[str, Any] | None
@@ -203,7 +206,7 @@ def plan_sizing(
 
 
 def _give_up(plan: SizingPlan, reason: str) -> None:
-    plan.degraded = plan.audit.degraded = True
+    plan.audit.degraded = True
     plan.values = {}
     plan.audit.applied = False
     plan.audit.injected = {}

@@ -238,8 +238,7 @@ def load_settings() -> Settings:
         if value is not None and not isinstance(value, str) and OPTIONS[name]["type"] == "string":
             value = conf.get(SECTION, name)  # as written: a subdivision "01" is not the number 1
         text = "" if value is None else str(value).strip()
-        default = OPTIONS[name]["default"]
-        return text or ("" if default is None else str(default).strip())
+        return text or str(OPTIONS[name]["default"]).strip()
 
     def number(name: str, kind: type[float] | type[int]) -> Any:
         try:

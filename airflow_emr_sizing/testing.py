@@ -176,9 +176,8 @@ class MotoEmrContainers:
             if conf.get("spark.eventLog.enabled") != "true" or not location.startswith("s3://"):
                 return
             bucket, prefix = split_s3_url(location)
+            self.create_bucket(bucket)
             s3 = boto3.client("s3", region_name=REGION, endpoint_url=self.endpoint)
-            with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-                s3.create_bucket(Bucket=bucket)
             files = [fixture] if fixture.is_file() else sorted(p for p in fixture.rglob("*") if p.is_file())
             root = fixture.parent if fixture.is_file() or fixture.name.startswith("eventlog_v2_") else fixture
             for file in files:

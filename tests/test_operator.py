@@ -60,6 +60,12 @@ def seed(store_path: Path, context: dict[str, Any], peaks: list[int]) -> str:
     return signature.hash
 
 
+@pytest.fixture
+def store_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``[emr_sizing] store_path`` in a folder that does not exist: the store cannot be opened."""
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__STORE_PATH", str(tmp_path / "missing-dir" / "store.db"))
+
+
 def logged_warnings(task_log: str) -> list[str]:
     """The task log's warnings, less Airflow's own about execute() called outside the task runner."""
     return [line for line in task_log.splitlines() if "[warning" in line and "Task Runner" not in line]
@@ -115,12 +121,10 @@ def test_sized_run_injects_into_the_request_and_leaves_the_operator_untouched(
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
 def test_store_down_submits_unchanged_and_says_why(
     mock_submit: mock.MagicMock,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    store_down: None,
     task_context: dict[str, Any],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("AIRFLOW__EMR_SIZING__STORE_PATH", str(tmp_path / "missing-dir" / "store.db"))
     AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
     plain = submitted(mock_submit)
     mock_submit.reset_mock()
@@ -364,14 +368,12 @@ def test_an_unreadable_audit_does_not_fail_a_deferred_run_that_succeeded(
 def test_store_down_is_one_warning_in_the_deferrable_path_too(
     moto_emr: Any,
     virtual_cluster_id: str,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    store_down: None,
     task_context: dict[str, Any],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     from airflow.providers.common.compat.sdk import TaskDeferred
 
-    monkeypatch.setenv("AIRFLOW__EMR_SIZING__STORE_PATH", str(tmp_path / "missing-dir" / "store.db"))
     job = {**JOB, "virtual_cluster_id": virtual_cluster_id}
     op = EmrContainerOperator(task_id="sized", dry_run=False, deferrable=True, **job)
 

@@ -202,7 +202,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                     remember=False,
                     sources=UsageSources.from_json(arguments.get("usage")),
                     prediction=prediction_of(audit),
-                    warned=bool(audit.get("degraded") or audit.get("warnings") or audit.get("dry_run")),
+                    warned=_warned_already(audit),
                 )
             except Exception as err:
                 self.log.warning("The run's outcome is not recorded: unreadable audit (%s)", err)
@@ -313,6 +313,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         if plan.signature is None or not job_id:
             return
         try:
+            audit = plan.audit.to_json()
             learned = self._record(
                 options.store,
                 options.store_timeout,
@@ -320,13 +321,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 job_id if ended else None,
                 remember=True,
                 sources=sources,
-                prediction=prediction_of(plan.audit.to_json()),
-                warned=plan.degraded or bool(plan.audit.warnings) or options.dry_run,
+                prediction=prediction_of(audit),
+                warned=_warned_already(audit),
             )
             if learned is not None:
-                context["ti"].xcom_push(
-                    key=AUDIT_XCOM_KEY, value={**plan.audit.to_json(), "learned": learned}
-                )
+                context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value={**audit, "learned": learned})
         except Exception as err:
             self.log.warning("The run's outcome is not recorded: %s", err)
 
@@ -352,6 +351,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.plan import call_with_timeout
 
         signature_hash = signature.hash
+        log = self.log.info if warned else self.log.warning
         learned: dict[str, Any] | None = None
         try:
             observation, learned = self._observe(signature, job_id, sources) if job_id else (None, None)
@@ -370,16 +370,13 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
             call_with_timeout(write, timeout, "metrics store write")
         except Exception as err:
-            log = self.log.info if warned else self.log.warning
             what = f"job {job_id}" if job_id else "the signature mapping"
             log("Could not record %s for signature %s: %s", what, signature_hash, err)
             return {**(learned or {}), "recorded": False, "reason": f"{type(err).__name__}: {err}"}
         if observation is None:
             return learned
         for warning in (learned or {}).get("warnings", []):
-            (self.log.info if warned else self.log.warning)(
-                "Usage of job %s: %s", observation.job_id, warning
-            )
+            log("Usage of job %s: %s", observation.job_id, warning)
         self.log.info(
             "Recorded job %s (%s, oom=%s, peak pod memory %s MiB, from %s) for signature %s",
             observation.job_id,
@@ -444,6 +441,12 @@ def _from_settings(err: SizingConfigError, given: dict[str, Any]) -> SizingConfi
     if setting is None or err.field in given:
         return err
     return SizingConfigError(f"[emr_sizing] {setting}", err.value, err.problem)
+
+
+def _warned_already(audit: dict[str, Any]) -> bool:
+    """Whether what follows the submission logs at INFO: the task's one warning was logged, or
+    it was a dry run, whose reason says up front that it teaches nothing."""
+    return bool(audit.get("degraded") or audit.get("warnings") or audit.get("dry_run"))
 
 
 def _templated(value: object) -> bool:
