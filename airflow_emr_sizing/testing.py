@@ -193,10 +193,10 @@ class DagRunResult:
     run_id: str
     state: str
     task_states: dict[str, str]
-    xcoms: dict[tuple[str, str], Any]
+    xcoms: dict[tuple[str, str, int], Any]
 
-    def xcom(self, task_id: str, key: str = "return_value") -> Any:
-        return self.xcoms.get((task_id, key))
+    def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        return self.xcoms.get((task_id, key, map_index))
 
 
 def run_dag(dag: Any, **test_kwargs: Any) -> DagRunResult:
@@ -213,7 +213,11 @@ def run_dag(dag: Any, **test_kwargs: Any) -> DagRunResult:
                 TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == dag_run.run_id
             )
         )
-        states = {ti.task_id: str(ti.state) for ti in tis}
+        states = {_ti_name(ti.task_id, ti.map_index): str(ti.state) for ti in tis}
         rows: list[Any] = list(session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id)))
-        xcoms = {(row.task_id, row.key): XComModel.deserialize_value(row) for row in rows}
+        xcoms = {(row.task_id, row.key, row.map_index): XComModel.deserialize_value(row) for row in rows}
     return DagRunResult(dag.dag_id, dag_run.run_id, str(dag_run.state), states, xcoms)
+
+
+def _ti_name(task_id: str, map_index: int) -> str:
+    return task_id if map_index < 0 else f"{task_id}[{map_index}]"

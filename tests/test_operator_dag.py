@@ -158,3 +158,30 @@ def test_secrets_never_reach_xcom(
     assert result.state == "success"
     assert result.xcoms  # the audit and the job id were pushed
     assert dags.SECRET not in json.dumps(list(result.xcoms.values()), default=str)
+
+
+def test_mapped_tasks_are_each_sized_by_their_own_signature(
+    dags: Any, moto_emr: Any, virtual_cluster_id: str, store_path: Path
+) -> None:
+    """Dynamic task mapping: sizing arguments in partial(), one job per table in expand_kwargs()."""
+    store = SqlStore(f"sqlite:///{store_path}")
+    posts = build_signature("dw-posts-load", RUN_AT, "Asia/Seoul", SPEC, "KR")
+    users = build_signature("dw-users-load", RUN_AT, "Asia/Seoul", {"spark.executor.instances": "4"}, "KR")
+    now = pendulum.now("UTC")
+    for i, peak in enumerate([3000, 3200, 3100]):  # history for the posts loader only
+        started = now.subtract(weeks=i + 1)
+        store.record(Observation.of(posts, job_id=f"seed-{i}", started_at=started, peak_pod_memory_mib=peak))
+
+    result = run(dags.sized_mapped, moto_emr, virtual_cluster_id)
+
+    assert result.state == "success"
+    assert result.task_states == {"load[0]": "success", "load[1]": "success"}
+    for map_index, signature, sized in ((0, posts, True), (1, users, False)):
+        audit = result.xcom("load", AUDIT_XCOM_KEY, map_index=map_index)
+        job_id = result.xcom("load", map_index=map_index)
+        sent = sent_request(moto_emr, job_id)
+        assert audit["signature"]["key"] == signature.key
+        assert sent.get("spark.kubernetes.executor.label.emr-sizing-signature") == signature.hash
+        assert (sent.get("spark.executor.memory") != "8g") is sized
+        assert (audit["recommendation"] is not None) is sized
+        assert [o.job_id for o in store.history(signature.hash) if o.job_id == job_id] == [job_id]
