@@ -92,6 +92,10 @@ def main() -> tuple[str, float, float]:
             forget_process_caches()
             return Sized(task_id="sized", **sizing, **job)
 
+        def logged_task() -> Any:  # also makes the run's event-log folder before submitting
+            forget_process_caches()
+            return Sized(task_id="sized", **sizing, **job, event_log_dir="s3://bench-logs/spark-events")
+
         EmrContainerHook.submit_job = timed_submit
         for _ in range(3):  # warm imports and the on-disk holiday cache
             until_submitted(plain_task)(), until_submitted(sized_task)()
@@ -104,7 +108,9 @@ def main() -> tuple[str, float, float]:
         warm_base, warm_cand = interleaved(
             until_submitted(lambda: plain), until_submitted(lambda: sized), rounds=100
         )
-        folder_ms = event_log_folder_ms(moto)
+        moto.create_bucket("bench-logs")
+        unlogged, logged = interleaved(until_submitted(sized_task), until_submitted(logged_task), rounds=30)
+        folder_ms = (logged - unlogged) * 1e3
     finally:
         EmrContainerHook.submit_job = original_submit
         moto.stop()
@@ -135,7 +141,7 @@ def main() -> tuple[str, float, float]:
     )
     print(
         f"[presubmit] with event_log_dir, not in the figures above: creating the run's event-log "
-        f"folder first (a new S3 client, as in each task process, and one PutObject), {folder_ms:.1f} ms"
+        f"folder first (an S3 client on the task's AWS session, and one PutObject), +{folder_ms:.1f} ms"
     )
     cold_holidays = fresh_process_ms(
         "holiday_calendar.is_holiday(date(2026, 11, 30), 'KR')",
@@ -149,21 +155,6 @@ def main() -> tuple[str, float, float]:
         f"KubernetesExecutor, unless `emr-sizing holidays` filled it): KR holidays, {cold_holidays:.1f} ms"
     )
     return "pre-submit per task, sized vs plain (1M observations)", ratio, TARGET
-
-
-def event_log_folder_ms(moto: Any, rounds: int = 15) -> float:
-    """Median milliseconds of what a task with ``event_log_dir`` adds before submitting."""
-    import statistics
-
-    from airflow_emr_sizing.eventlog_sources import make_event_log_dir
-
-    moto.create_bucket("bench-logs")
-    samples = []
-    for i in range(rounds):
-        start = time.perf_counter()
-        make_event_log_dir(f"s3://bench-logs/dag/task/run-{i}/1/")
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1e3
 
 
 def forget_process_caches() -> None:

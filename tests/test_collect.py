@@ -356,6 +356,51 @@ def test_make_event_log_dir_makes_an_s3_prefix_and_nothing_else(tmp_path: Path, 
     assert [o["Key"] for o in listed["Contents"]] == ["logs/d/t/r/1/"]  # what Hadoop's mkdirs writes
 
 
+@pytest.mark.integration
+def test_a_task_makes_its_event_log_folder_and_submits_on_one_aws_session(
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second session would load botocore's data files again (~40 ms of each task)."""
+    import boto3
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+    from airflow_emr_sizing.operators.emr import EmrContainerOperator
+
+    sessions: list[Any] = []
+    get_session = AwsGenericHook.get_session
+
+    def counted(hook: Any, *args: Any, **kwargs: Any) -> Any:
+        sessions.append(get_session(hook, *args, **kwargs))
+        return sessions[-1]
+
+    monkeypatch.setattr(AwsGenericHook, "get_session", counted)
+    task = EmrContainerOperator(
+        task_id="load",
+        name="dw-blog-load",
+        virtual_cluster_id=virtual_cluster_id,
+        execution_role_arn="arn:aws:iam::123456789012:role/job",
+        release_label="emr-7.2.0-latest",
+        job_driver={"sparkSubmitJobDriver": {"entryPoint": "s3://jobs/load.py"}},
+        aws_conn_id=None,
+        region_name="us-east-1",
+        wait_for_completion=False,
+        dry_run=False,
+        event_log_dir=BUCKET_DIR,
+    )
+
+    job_id = task.execute(task_context)
+
+    folder = sent_request(moto_emr, job_id).get("spark.eventLog.dir")
+    bucket, prefix = folder.removeprefix("s3://").split("/", 1)
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=bucket, Prefix=prefix)
+    assert [o["Key"] for o in listed["Contents"]] == [prefix]
+    assert len(sessions) == 1
+
+
 @pytest.mark.parametrize("location", ["dw-logs/x", "s3:///no-bucket", "hdfs://nn/logs", "/var/log/spark"])
 def test_an_event_log_dir_spark_could_not_use_fails_at_parse_time(location: str) -> None:
     from airflow_emr_sizing.exceptions import SizingConfigError

@@ -11,6 +11,7 @@ dry run, only reports it), pushes the audit to XCom, and after the run records i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -139,7 +140,6 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
     # -- execute ---------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> str | None:
-        from airflow_emr_sizing.eventlog_sources import make_event_log_dir
         from airflow_emr_sizing.plan import plan_sizing
         from airflow_emr_sizing.settings import load_settings
 
@@ -152,12 +152,14 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             options = self._options(rendered, settings, context)
             sources = self._sources(rendered, settings)
             self._mask_secrets()
+            if options.event_log_dir and not options.dry_run:
+                self._emr_client_first()
             plan = plan_sizing(
                 self.job_driver,
                 self.configuration_overrides,
                 _run_time(context),
                 options,
-                make_event_log_dir=functools.partial(make_event_log_dir, aws_conn_id=self.aws_conn_id),
+                make_event_log_dir=self._make_event_log_dir,
             )
         except SizingConfigError as err:
             named = _from_settings(err, rendered)
@@ -213,6 +215,21 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         return result
 
     # -- steps -----------------------------------------------------------------------------------
+
+    def _emr_client_first(self) -> None:
+        """Make the EMR client now, in this thread, before the run's event-log folder is made.
+
+        The folder's S3 client is then made on the same session (see the hook), in the thread
+        that bounds its creation, and never alongside another client of that session. A failure
+        here is the parent's to report when it submits.
+        """
+        with contextlib.suppress(Exception):
+            self.hook.conn  # noqa: B018 - a cached property: creating it is the point
+
+    def _make_event_log_dir(self, location: str) -> None:
+        from airflow_emr_sizing.eventlog_sources import make_event_log_dir
+
+        make_event_log_dir(location, s3_client=cast(SizedEmrContainerHook, self.hook).client("s3"))
 
     def _options(self, given: dict[str, Any], settings: Settings, context: Context) -> SizingOptions:
         """Resolve the task's rendered sizing arguments against ``[emr_sizing]``."""
