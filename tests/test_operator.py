@@ -181,6 +181,21 @@ def test_sizing_arguments_given_are_kept_together_for_rendering_at_execute() -> 
     assert op.sizing == {"dry_run": False, "holiday_country": "{{ var.value.country }}"}
 
 
+def test_sizing_arguments_come_from_default_args_too_and_are_checked_there() -> None:
+    from airflow.sdk import DAG
+
+    defaults = {"dry_run": False, "holiday_country": "KR", "max_executor_memory": "24g"}
+    with DAG("d", schedule=None, default_args=defaults):
+        inherits = EmrContainerOperator(task_id="a", **JOB)
+        overrides = EmrContainerOperator(task_id="b", dry_run=True, **JOB)
+    assert inherits.sizing == defaults
+    assert overrides.sizing == {**defaults, "dry_run": True}
+
+    bad = DAG("e", schedule=None, default_args={"max_executor_memory": "4.5g"})
+    with pytest.raises(SizingConfigError, match="max_executor_memory"), bad:
+        EmrContainerOperator(task_id="c", **JOB)
+
+
 @pytest.mark.parametrize(
     ("arguments", "field"),
     [
