@@ -22,35 +22,33 @@ TARGET = 1.05
 PLAIN_MODULE = "airflow.providers.amazon.aws.operators.emr"
 SIZED_MODULE = "airflow_emr_sizing.operators.emr"
 SIZING_ARGUMENTS = {"holiday_country": "KR", "max_executor_memory": "24g", "dry_run": False}
-OPERATOR_ARGUMENTS = """
-            task_id=f"load_{i}",
-            name=f"dw-load-{i}",
-            virtual_cluster_id="{{ var.value.vc }}",
-            execution_role_arn="arn:aws:iam::123456789012:role/job",
-            release_label="emr-7.2.0-latest",
-            job_driver={
-                "sparkSubmitJobDriver": {
-                    "entryPoint": "s3://jobs/load.py",
-                    "sparkSubmitParameters": "--conf spark.executor.instances=10 "
-                    "--conf spark.executor.memory=8g",
-                }
-            },
-            configuration_overrides={"monitoringConfiguration": {}},
-"""
+JOB = {
+    "virtual_cluster_id": "{{ var.value.vc }}",
+    "execution_role_arn": "arn:aws:iam::123456789012:role/job",
+    "release_label": "emr-7.2.0-latest",
+    "job_driver": {
+        "sparkSubmitJobDriver": {
+            "entryPoint": "s3://jobs/load.py",
+            "sparkSubmitParameters": "--conf spark.executor.instances=10 --conf spark.executor.memory=8g",
+        }
+    },
+    "configuration_overrides": {"monitoringConfiguration": {}},
+}
 
 
 def dag_file(folder: Path, module: str, sized: bool) -> Path:
     """A DAG file as a team would write it: one DAG, OPERATORS load tasks."""
-    extra = "".join(f"            {name}={value!r},\n" for name, value in SIZING_ARGUMENTS.items())
     path = folder / ("sized.py" if sized else "plain.py")
     path.write_text(
         "import pendulum\n"
         "from airflow.sdk import DAG\n"
         f"from {module} import EmrContainerOperator\n\n"
+        f"JOB = {JOB!r}\n"
+        f"SIZING = {SIZING_ARGUMENTS if sized else {}!r}\n\n"
         f'with DAG("parse_bench_{path.stem}", schedule="@hourly", '
         "start_date=pendulum.datetime(2026, 1, 1), catchup=False):\n"
         f"    for i in range({OPERATORS}):\n"
-        f"        EmrContainerOperator({OPERATOR_ARGUMENTS}{extra if sized else ''}        )\n"
+        '        EmrContainerOperator(task_id=f"load_{i}", name=f"dw-load-{i}", **JOB, **SIZING)\n'
     )
     return path
 
@@ -68,30 +66,16 @@ def parse_file(path: Path) -> str:
 
 
 def build(operator_class: type, sized: bool) -> object:
+    """The same DAG built in code."""
     import pendulum
     from airflow.sdk import DAG
 
-    extra = SIZING_ARGUMENTS if sized else {}
+    sizing = SIZING_ARGUMENTS if sized else {}
     with DAG(
         "parse_bench", schedule="@hourly", start_date=pendulum.datetime(2026, 1, 1), catchup=False
     ) as dag:
         for i in range(OPERATORS):
-            operator_class(
-                task_id=f"load_{i}",
-                name=f"dw-load-{i}",
-                virtual_cluster_id="{{ var.value.vc }}",
-                execution_role_arn="arn:aws:iam::123456789012:role/job",
-                release_label="emr-7.2.0-latest",
-                job_driver={
-                    "sparkSubmitJobDriver": {
-                        "entryPoint": "s3://jobs/load.py",
-                        "sparkSubmitParameters": "--conf spark.executor.instances=10 "
-                        "--conf spark.executor.memory=8g",
-                    }
-                },
-                configuration_overrides={"monitoringConfiguration": {}},
-                **extra,
-            )
+            operator_class(task_id=f"load_{i}", name=f"dw-load-{i}", **JOB, **sizing)
     return dag
 
 
