@@ -364,21 +364,78 @@ def test_a_task_makes_its_event_log_folder_and_submits_on_one_aws_session(
     task_context: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A second session would load botocore's data files again (~40 ms of each task)."""
+    """A second session would load botocore's data files again (~40 ms of each task).
+
+    The EMR client is made first, in the task's thread: the folder is made in a thread that may
+    be abandoned on timeout, and two clients must never be made on one session at once.
+    """
+    import threading
+
     import boto3
     from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 
-    from airflow_emr_sizing.operators.emr import EmrContainerOperator
-
     sessions: list[Any] = []
+    clients: list[tuple[str, bool]] = []  # (service, made in the task's thread)
     get_session = AwsGenericHook.get_session
 
     def counted(hook: Any, *args: Any, **kwargs: Any) -> Any:
-        sessions.append(get_session(hook, *args, **kwargs))
-        return sessions[-1]
+        session = get_session(hook, *args, **kwargs)
+        make_client = session.client
+
+        def client(*args: Any, **kwargs: Any) -> Any:
+            service = kwargs.get("service_name") or args[0]
+            clients.append((service, threading.current_thread() is threading.main_thread()))
+            return make_client(*args, **kwargs)
+
+        session.client = client
+        sessions.append(session)
+        return session
 
     monkeypatch.setattr(AwsGenericHook, "get_session", counted)
-    task = EmrContainerOperator(
+
+    job_id = logged_task(virtual_cluster_id).execute(task_context)
+
+    folder = sent_request(moto_emr, job_id).get("spark.eventLog.dir")
+    bucket, prefix = folder.removeprefix("s3://").split("/", 1)
+    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=bucket, Prefix=prefix)
+    assert [o["Key"] for o in listed["Contents"]] == [prefix]
+    assert len(sessions) == 1
+    assert clients == [("emr-containers", True), ("s3", False)]
+
+
+@pytest.mark.integration
+def test_without_an_aws_client_no_event_log_folder_is_made(
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The submission then fails as the amazon operator's would, with the same error."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+    from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
+
+    def no_credentials(hook: Any, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("no credentials here")
+
+    made: list[str] = []
+    monkeypatch.setattr(AwsGenericHook, "get_session", no_credentials)
+    monkeypatch.setattr(SizedEmrContainerHook, "client", lambda hook, service: made.append(service))
+
+    with pytest.raises(RuntimeError, match="no credentials here"):
+        logged_task(virtual_cluster_id).execute(task_context)
+
+    assert made == []
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    assert "no AWS client: RuntimeError: no credentials here" in audit["warnings"][0]
+
+
+def logged_task(virtual_cluster_id: str) -> Any:
+    """A sized task that turns event logging on into its own folder."""
+    from airflow_emr_sizing.operators.emr import EmrContainerOperator
+
+    return EmrContainerOperator(
         task_id="load",
         name="dw-blog-load",
         virtual_cluster_id=virtual_cluster_id,
@@ -391,14 +448,6 @@ def test_a_task_makes_its_event_log_folder_and_submits_on_one_aws_session(
         dry_run=False,
         event_log_dir=BUCKET_DIR,
     )
-
-    job_id = task.execute(task_context)
-
-    folder = sent_request(moto_emr, job_id).get("spark.eventLog.dir")
-    bucket, prefix = folder.removeprefix("s3://").split("/", 1)
-    listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=bucket, Prefix=prefix)
-    assert [o["Key"] for o in listed["Contents"]] == [prefix]
-    assert len(sessions) == 1
 
 
 @pytest.mark.parametrize("location", ["dw-logs/x", "s3:///no-bucket", "hdfs://nn/logs", "/var/log/spark"])

@@ -39,11 +39,15 @@ class SizedEmrContainerHook(EmrContainerHook):
         return self._sessions[key]
 
     def client(self, service_name: str) -> Any:
-        """A client of another AWS service on this hook's connection, region and session."""
+        """A client of another AWS service, made as this hook makes its own.
+
+        Same session, connection, region, ``verify`` and botocore config (the operator's, where
+        it sets them), and the service's endpoint from the connection's ``service_config``.
+        """
         return self.get_session(region_name=self.region_name).client(
             service_name,
             endpoint_url=self.conn_config.get_service_endpoint_url(service_name=service_name),
-            config=self.config,
+            config=self._get_config(),
             verify=self.verify,
         )
 

@@ -11,7 +11,6 @@ dry run, only reports it), pushes the audit to XCom, and after the run records i
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -152,14 +151,14 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             options = self._options(rendered, settings, context)
             sources = self._sources(rendered, settings)
             self._mask_secrets()
-            if options.event_log_dir and not options.dry_run:
-                self._emr_client_first()
             plan = plan_sizing(
                 self.job_driver,
                 self.configuration_overrides,
                 _run_time(context),
                 options,
-                make_event_log_dir=self._make_event_log_dir,
+                make_event_log_dir=self._event_log_folder_maker()
+                if options.event_log_dir and not options.dry_run
+                else None,
             )
         except SizingConfigError as err:
             named = _from_settings(err, rendered)
@@ -216,20 +215,27 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
     # -- steps -----------------------------------------------------------------------------------
 
-    def _emr_client_first(self) -> None:
-        """Make the EMR client now, in this thread, before the run's event-log folder is made.
+    def _event_log_folder_maker(self) -> Callable[[str], None]:
+        """How to make the run's event-log folder: with an S3 client on the EMR client's session.
 
-        The folder's S3 client is then made on the same session (see the hook), in the thread
-        that bounds its creation, and never alongside another client of that session. A failure
-        here is the parent's to report when it submits.
+        The EMR client is made first, here in the task's thread; the folder is then made in the
+        thread that bounds it, so no two clients are ever made on the session at once. Without an
+        EMR client no folder is made (the parent reports why when it submits).
         """
-        with contextlib.suppress(Exception):
-            self.hook.conn  # noqa: B018 - a cached property: creating it is the point
-
-    def _make_event_log_dir(self, location: str) -> None:
         from airflow_emr_sizing.eventlog_sources import make_event_log_dir
+        from airflow_emr_sizing.exceptions import SizingRefused
 
-        make_event_log_dir(location, s3_client=cast(SizedEmrContainerHook, self.hook).client("s3"))
+        hook = cast(SizedEmrContainerHook, self.hook)
+        try:
+            hook.conn  # noqa: B018 - a cached property: creating it is the point
+        except Exception as err:
+            problem = f"no AWS client: {type(err).__name__}: {err}"
+
+            def refuse(location: str) -> None:
+                raise SizingRefused(problem)
+
+            return refuse
+        return lambda location: make_event_log_dir(location, s3_client=hook.client("s3"))
 
     def _options(self, given: dict[str, Any], settings: Settings, context: Context) -> SizingOptions:
         """Resolve the task's rendered sizing arguments against ``[emr_sizing]``."""
