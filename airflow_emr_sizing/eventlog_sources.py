@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -82,24 +82,20 @@ def open_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLog
     return open_event_log(apps[0], aws_conn_id=aws_conn_id)
 
 
-def make_event_log_dir(location: str, *, aws_conn_id: str | None = None, s3_client: Any = None) -> None:
+def make_event_log_dir(location: str, s3_client: Callable[[], Any]) -> None:
     """Create the S3 folder a run will log events into, before Spark starts.
 
     Spark refuses to start when ``spark.eventLog.dir`` does not exist, and an S3 prefix exists
     only once something is under it: like Hadoop's ``mkdirs``, an empty ``prefix/`` object is
     written. Other locations are not ours to vouch for (a local path here is not the driver's).
 
-    :param s3_client: the S3 client to write with; else one from ``S3Hook(aws_conn_id)``.
+    :param s3_client: makes the S3 client to write with, only when there is something to write.
     """
     if not location.startswith(S3_SCHEMES):
         raise EventLogError(f"{location} is not an S3 URL")
     bucket, key = split_s3_url(location)
     if key.strip("/"):  # a bucket's root exists with the bucket
-        if s3_client is None:
-            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-            s3_client = S3Hook(aws_conn_id=aws_conn_id).get_conn()
-        s3_client.put_object(Bucket=bucket, Key=key.rstrip("/") + "/", Body=b"")
+        s3_client().put_object(Bucket=bucket, Key=key.rstrip("/") + "/", Body=b"")
 
 
 def _rolling(location: str, path: str, files: list[str], storage: _Storage) -> EventLogFiles:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -306,7 +307,7 @@ def test_logging_into_a_folder_of_the_job_that_is_not_on_s3_is_left_as_the_job_h
         pendulum.datetime(2026, 3, 6, 14),
         options,
         InMemoryStore,
-        make_event_log_dir=make_event_log_dir,
+        make_event_log_dir=functools.partial(make_event_log_dir, s3_client=no_client),
     )
 
     assert not [key for key in plan.values if key.startswith("spark.eventLog")]
@@ -338,6 +339,10 @@ def test_no_event_logging_is_turned_on_when_its_folder_cannot_be_made() -> None:
     ]
 
 
+def no_client() -> Any:
+    raise AssertionError("no S3 client is needed for a location that is not on S3")
+
+
 def test_make_event_log_dir_makes_an_s3_prefix_and_nothing_else(tmp_path: Path, moto_emr: Any) -> None:
     import boto3
 
@@ -346,12 +351,12 @@ def test_make_event_log_dir_makes_an_s3_prefix_and_nothing_else(tmp_path: Path, 
 
     for elsewhere in (f"file://{tmp_path}/a/", str(tmp_path / "b"), "hdfs://nn/logs", "spark-events"):
         with pytest.raises(EventLogError, match="not an S3 URL"):
-            make_event_log_dir(elsewhere)
+            make_event_log_dir(elsewhere, no_client)
     assert list(tmp_path.iterdir()) == []
 
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="made-here")
-    make_event_log_dir("s3://made-here/logs/d/t/r/1/")
+    make_event_log_dir("s3://made-here/logs/d/t/r/1/", lambda: s3)
     listed = s3.list_objects_v2(Bucket="made-here", Prefix="logs/d/t/r/1/")
     assert [o["Key"] for o in listed["Contents"]] == ["logs/d/t/r/1/"]  # what Hadoop's mkdirs writes
 

@@ -235,7 +235,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 raise SizingRefused(problem)
 
             return refuse
-        return lambda location: make_event_log_dir(location, s3_client=hook.client("s3"))
+        return functools.partial(make_event_log_dir, s3_client=functools.partial(hook.client, "s3"))
 
     def _options(self, given: dict[str, Any], settings: Settings, context: Context) -> SizingOptions:
         """Resolve the task's rendered sizing arguments against ``[emr_sizing]``."""
