@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -125,17 +126,38 @@ def _engine(url: str) -> Engine:
 def _create_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
-
-        @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
+        sa.event.listen(
+            engine, "connect", lambda dbapi_connection, _record: _sqlite_pragmas(dbapi_connection)
+        )
         return engine
     return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+
+
+def _sqlite_pragmas(dbapi_connection: Any) -> None:
+    """WAL with a busy timeout: the task processes of one machine read while one writes."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@functools.cache
+def _sqlite_dialect() -> sa.Dialect:
+    from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+
+    return SQLiteDialect_pysqlite()
+
+
+def _sqlite_file_args(url: sa.URL) -> tuple[list[Any], dict[str, Any]] | None:
+    """``sqlite3.connect`` arguments for a SQLite *file* database (``None`` for anything else)."""
+    if url.get_backend_name() != "sqlite" or url.get_driver_name() != "pysqlite":
+        return None
+    if not url.database or url.database == ":memory:" or url.query.get("mode") == "memory":
+        return None  # each connection would be its own database: only the engine's pool shares one
+    args, kwargs = _sqlite_dialect().create_connect_args(url)
+    # autocommit: each read sees the latest commit, and no transaction is held open between them
+    return list(args), {**kwargs, "timeout": _BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
 
 
 class SqlStore:
@@ -143,9 +165,16 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.description = sa.make_url(url).render_as_string(hide_password=True)
+        parsed = sa.make_url(url)
+        self.description = parsed.render_as_string(hide_password=True)
+        #: A SQLite file is read through ``sqlite3`` itself: a submission makes two reads, and
+        #: building an engine and its pool for them costs more than the reads (the engine is
+        #: built on first write, after the submission).
+        self._sqlite_args = _sqlite_file_args(parsed)
+        self._sqlite_reader: sqlite3.Connection | None = None
         try:
-            self._engine = _engine(url)
+            if self._sqlite_args is None:
+                self._engine  # noqa: B018 - a cached property: connect errors surface here
             if url not in _schema_ready:
                 self._ensure_schema()
                 _schema_ready.add(url)
@@ -154,9 +183,32 @@ class SqlStore:
         except Exception as err:
             raise StoreError(f"cannot open store {self.description}: {_brief(err)}") from err
 
+    @functools.cached_property
+    def _engine(self) -> Engine:
+        try:
+            return _engine(self.url)
+        except Exception as err:
+            raise StoreError(f"cannot open store {self.description}: {_brief(err)}") from err
+
+    def _reader(self) -> contextlib.AbstractContextManager[Any]:
+        """A DB-API connection for one read: this store's own for a SQLite file, else a pooled one."""
+        if self._sqlite_args is not None:
+            if self._sqlite_reader is None:
+                args, kwargs = self._sqlite_args
+                reader: sqlite3.Connection = sqlite3.connect(*args, **kwargs)  # no transaction held
+                _sqlite_pragmas(reader)
+                self._sqlite_reader = reader
+            return contextlib.nullcontext(self._sqlite_reader)
+        return self._pooled_reader()
+
+    @contextlib.contextmanager
+    def _pooled_reader(self) -> Iterator[Any]:
+        # one statement: no transaction to open and roll back (two round trips on a server)
+        with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn.connection
+
     def _ensure_schema(self) -> None:
-        with self._engine.connect() as conn:
-            version = _schema_version_or_none(conn)
+        version = _stored_version(self)
         if version == SCHEMA_VERSION:
             return  # the common case: one indexed read, no DDL checks
         self._check_not_newer(version)
@@ -218,21 +270,22 @@ class SqlStore:
     def _read(
         self, kind: str, values: dict[str, Any], limit: int, since: datetime | None
     ) -> list[Observation]:
-        reads = _driver_reads(self._engine.dialect)
-        sql, names = reads.sql[kind, since is not None]
-        given = {**values, "limit": limit}
-        if since is not None:
-            given["since"] = reads.bind_time(utc(since)) if reads.bind_time else utc(since)
-        parameters = tuple(given[n] for n in names) if reads.positional else given
         try:
-            # one statement: no transaction to open and roll back (two round trips on a server)
-            with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                cursor = conn.connection.cursor()  # the driver's own: no result metadata to build
+            reads = _driver_reads(_sqlite_dialect() if self._sqlite_args else self._engine.dialect)
+            sql, names = reads.sql[kind, since is not None]
+            given = {**values, "limit": limit}
+            if since is not None:
+                given["since"] = reads.bind_time(utc(since)) if reads.bind_time else utc(since)
+            parameters = tuple(given[n] for n in names) if reads.positional else given
+            with self._reader() as connection:
+                cursor = connection.cursor()  # the driver's own: no result metadata to build
                 try:
                     cursor.execute(sql, parameters)
                     rows = cursor.fetchall()
                 finally:
                     cursor.close()
+        except StoreError:
+            raise
         except Exception as err:
             raise StoreError(f"cannot read history from {self.description}: {_brief(err)}") from err
         return [_observation_of(row, reads.result_time) for row in rows]
@@ -299,18 +352,28 @@ class SqlStore:
         return SignatureRecord(row["hash"], row["key"], row["app_name"], row["format_version"])
 
     def close(self) -> None:
-        """Engines are pooled per process and reused by later tasks; nothing to release per use."""
+        """Closes this store's SQLite reader; engines are pooled per process, for later tasks."""
+        if self._sqlite_reader is not None:
+            self._sqlite_reader.close()
+            self._sqlite_reader = None
 
 
-def _schema_version_or_none(conn: sa.Connection) -> int | None:
+def _stored_version(store: SqlStore) -> int | None:
     """The stored schema version, or ``None`` when it cannot be read (fresh database, or not).
 
-    The cheap first look of every task process's first open: a single read, no inspection.
+    The cheap first look of every task process's first open: a single read, no inspection. Any
+    trouble here is left to the full check, which reports it.
     """
-    try:  # as the driver's own SQL: compiling a select() costs more than running it
-        row = conn.exec_driver_sql(_SCHEMA_VERSION_SQL).first()
+    try:
+        with store._reader() as connection:  # the driver's own SQL: compiling would cost more
+            cursor = connection.cursor()
+            try:
+                cursor.execute(_SCHEMA_VERSION_SQL)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
         return int(row[0]) if row is not None else None
-    except (sa.exc.DBAPIError, ValueError):
+    except Exception:  # the driver's own errors, unwrapped: no table yet, no server, ...
         return None
 
 

@@ -109,6 +109,23 @@ def test_sqlite_store_uses_wal(tmp_path: Path) -> None:
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_a_sqlite_file_is_read_without_an_engine(tmp_path: Path) -> None:
+    from airflow_emr_sizing import sql_store
+
+    url = f"sqlite:///{tmp_path / 'reads.db'}"
+    SqlStore(url).record(obs("jr-1"))
+    sql_store._engines.pop(url).dispose()  # as in a new task process
+    sql_store._schema_ready.discard(url)
+
+    reader = SqlStore(url)
+    assert [o.job_id for o in reader.history("s1-aaa")] == ["jr-1"]
+    assert url not in sql_store._engines  # opened and read on sqlite3 alone
+
+    SqlStore(url).record(obs("jr-2", 1))  # another writer, after the reader's first read
+    assert [o.job_id for o in reader.history("s1-aaa")] == ["jr-2", "jr-1"]
+    reader.close()
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "newer.db"
     SqlStore(f"sqlite:///{path}").record(obs("jr-1"))
