@@ -112,6 +112,9 @@ SCHEMA_VERSION = max([1, *(m.version for m in MIGRATIONS)])
 _engines: dict[str, Engine] = {}
 _schema_ready: set[str] = set()
 _engines_lock = threading.Lock()
+#: Idle SQLite reader connections per URL, for the process's later stores: like an engine's pool,
+#: they keep their page cache. A reader abandoned by a timed-out thread is never put back.
+_idle_readers: dict[str, list[sqlite3.Connection]] = {}
 
 
 def _engine(url: str) -> Engine:
@@ -160,6 +163,20 @@ def _sqlite_file_args(url: sa.URL) -> tuple[list[Any], dict[str, Any]] | None:
     return list(args), {**kwargs, "timeout": _BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
 
 
+def _idle_reader(url: str) -> sqlite3.Connection | None:
+    try:
+        return _idle_readers.get(url, []).pop()
+    except IndexError:
+        return None
+
+
+def _sqlite_connect(connect_args: tuple[list[Any], dict[str, Any]]) -> sqlite3.Connection:
+    args, kwargs = connect_args
+    connection: sqlite3.Connection = sqlite3.connect(*args, **kwargs)
+    _sqlite_pragmas(connection)
+    return connection
+
+
 class SqlStore:
     """A :class:`~airflow_emr_sizing.store.MetricsStore` on any SQLAlchemy database URL."""
 
@@ -194,10 +211,7 @@ class SqlStore:
         """A DB-API connection for one read: this store's own for a SQLite file, else a pooled one."""
         if self._sqlite_args is not None:
             if self._sqlite_reader is None:
-                args, kwargs = self._sqlite_args
-                reader: sqlite3.Connection = sqlite3.connect(*args, **kwargs)  # no transaction held
-                _sqlite_pragmas(reader)
-                self._sqlite_reader = reader
+                self._sqlite_reader = _idle_reader(self.url) or _sqlite_connect(self._sqlite_args)
             return contextlib.nullcontext(self._sqlite_reader)
         return self._pooled_reader()
 
@@ -352,9 +366,9 @@ class SqlStore:
         return SignatureRecord(row["hash"], row["key"], row["app_name"], row["format_version"])
 
     def close(self) -> None:
-        """Closes this store's SQLite reader; engines are pooled per process, for later tasks."""
+        """Hands the SQLite reader back; like engines, it is kept for the process's later tasks."""
         if self._sqlite_reader is not None:
-            self._sqlite_reader.close()
+            _idle_readers.setdefault(self.url, []).append(self._sqlite_reader)
             self._sqlite_reader = None
 
 

@@ -166,13 +166,16 @@ def main() -> tuple[str, float, float]:
 
 
 def forget_process_caches() -> None:
-    """What a new task process starts without: pooled store engines and prepared reads, in-memory
-    holiday dates, parsed confs."""
+    """What a new task process starts without: pooled store engines and connections, prepared
+    reads, in-memory holiday dates, parsed confs."""
     from airflow_emr_sizing import holiday_calendar, spark_conf, sql_store
 
     for engine in sql_store._engines.values():
         engine.dispose()
     sql_store._engines.clear()
+    for reader in (r for readers in sql_store._idle_readers.values() for r in readers):
+        reader.close()
+    sql_store._idle_readers.clear()
     sql_store._schema_ready.clear()
     sql_store._driver_reads.cache_clear()
     sql_store._sqlite_dialect.cache_clear()
