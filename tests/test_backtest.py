@@ -333,6 +333,38 @@ def test_explain_uses_the_tasks_emr_sizing_policy_unless_overridden(
     assert too_few["recommendation"] is None and too_few["policy"]["min_samples"] == 1000
 
 
+def test_explain_applies_a_tasks_bounds(explained: tuple[Path, Any]) -> None:
+    store_path, last = explained
+    at = last.run.started_at.isoformat()
+    args = ["explain", last.signature.hash, "--path", str(store_path), "--at", at, "--format", "json"]
+    free = json.loads(CliRunner().invoke(main, args).output)["recommendation"]
+    cap = free["executor_memory_mib"] - 512
+
+    bounded = json.loads(CliRunner().invoke(main, [*args, "--max-executor-memory", f"{cap}m"]).output)
+    as_text = CliRunner().invoke(main, [*args[:-2], "--max-executor-memory", f"{cap}m"]).output
+
+    assert bounded["recommendation"]["executor_memory_mib"] == cap
+    assert bounded["basis"]["clamped"] == ["max_executor_memory"]
+    assert bounded["policy"]["bounds"] == {"max_heap_mib": cap}
+    assert "bounds     ['max_executor_memory']" in as_text
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (["--max-executor-memory", "1.5g"], "max_executor_memory"),
+        (["--min-executor-cores", "lots"], "min_executor_cores"),
+        (["--min-executor-memory", "8g", "--max-executor-memory", "4g"], "is above max_executor_memory"),
+    ],
+)
+def test_explain_bad_bounds_are_named(explained: tuple[Path, Any], bad: list[str], message: str) -> None:
+    store_path, last = explained
+
+    result = CliRunner().invoke(main, ["explain", last.signature.hash, "--path", str(store_path), *bad])
+
+    assert result.exit_code == 1 and message in result.output
+
+
 def test_explain_keeps_store_path_as_an_old_name_of_path(explained: tuple[Path, Any]) -> None:
     store_path, last = explained
     args = ["explain", last.signature.hash, "--format", "json"]

@@ -48,6 +48,10 @@ _SHOWN = 50  # runs listed under "history"
     default=None,
     help="Node fit, as a task's node_cores, e.g. 15.5 (default: [emr_sizing] node_cores).",
 )
+@click.option("--min-executor-memory", default=None, help="As a task's min_executor_memory, e.g. 2g.")
+@click.option("--max-executor-memory", default=None, help="As a task's max_executor_memory, e.g. 24g.")
+@click.option("--min-executor-cores", default=None, help="As a task's min_executor_cores, e.g. 500m.")
+@click.option("--max-executor-cores", default=None, help="As a task's max_executor_cores, e.g. 3.")
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def explain(
     signature: str,
@@ -58,16 +62,21 @@ def explain(
     risk: float | None,
     node_memory: str | None,
     node_cores: str | None,
+    min_executor_memory: str | None,
+    max_executor_memory: str | None,
+    min_executor_cores: str | None,
+    max_executor_cores: str | None,
     output: str,
 ) -> None:
     """Show the history, level, spread, drift, OOM floors, bounds and node fit behind SIGNATURE.
 
     SIGNATURE is a key (dw-blog-load-day-5-hour-14-dra-off-exec-10) or the hash on a pod's label.
     The policy is the tasks' own ([emr_sizing] risk, min_samples, node_memory, node_cores); the
-    options override it as a task's arguments would.
+    options override it as a task's arguments would. A task's bounds on executor memory and cores
+    are its own arguments: give them to see the size as that task gets it.
     """
     from airflow_emr_sizing.exceptions import EmrSizingError
-    from airflow_emr_sizing.operators.emr import resolve_policy  # explain sizes as tasks do
+    from airflow_emr_sizing.operators.emr import resolve_bounds, resolve_policy  # sized as tasks are
     from airflow_emr_sizing.plan import SizingOptions, recommend_from_store
     from airflow_emr_sizing.recommender import Recommendation
     from airflow_emr_sizing.settings import load_settings
@@ -76,9 +85,19 @@ def explain(
     if store_path is not None and path not in (None, store_path):
         raise click.UsageError("--store-path is the old name of --path: give only one")
     now = parse_moment(at, "--at") if at else datetime.now(timezone.utc)
-    given = {"risk": risk, "node_memory": node_memory, "node_cores": node_cores}
+    given = {
+        "risk": risk,
+        "node_memory": node_memory,
+        "node_cores": node_cores,
+        "min_executor_memory": min_executor_memory,
+        "max_executor_memory": max_executor_memory,
+        "min_executor_cores": min_executor_cores,
+        "max_executor_cores": max_executor_cores,
+    }
+    given = {name: value for name, value in given.items() if value is not None}
     try:
-        policy = resolve_policy({k: v for k, v in given.items() if v is not None}, load_settings())
+        policy = resolve_policy(given, load_settings())
+        bounds = resolve_bounds(given)
     except (EmrSizingError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     wanted, _ = resolve_signature(signature)
@@ -97,7 +116,7 @@ def explain(
         pod = sized.pod_memory_mib if sized and sized.pod_memory_mib else heap + 384
         cores = sized.request_cores if sized and sized.request_cores else 1.0
         current = ExecutorSize(heap, pod - heap, 0, 0, max(1, round(cores)), cores, history[0].executors)
-        options = SizingOptions(app_name=parsed.app_name, policy=policy)
+        options = SizingOptions(app_name=parsed.app_name, policy=policy, bounds=bounds)
         result = recommend_from_store(store, parsed, current, options, now)
     except EmrSizingError as err:
         raise click.ClickException(str(err)) from err
@@ -120,6 +139,7 @@ def explain(
             "lookback_days": policy.lookback_days,
             "min_samples": policy.min_samples,
             "node": dataclasses.asdict(policy.node) if policy.node else None,
+            "bounds": {k: v for k, v in dataclasses.asdict(bounds).items() if v is not None},
         },
         "history": [_row(o) for o in history],
     }

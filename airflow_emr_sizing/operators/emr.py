@@ -254,7 +254,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             holiday_subdivision=given.get("holiday_subdivision") or settings.holiday_subdivision,
             label_key=settings.label_key,
             store_timeout=settings.store_timeout,
-            bounds=_bounds(given),
+            bounds=resolve_bounds(given),
             policy=resolve_policy(given, settings),
             store=StoreLocation(given.get("store_conn_id") or settings.store_conn_id, settings.store_path),
             event_log_dir=_run_event_log_dir(event_log_base, context) if event_log_base else None,
@@ -480,8 +480,11 @@ def _literal(value: object) -> bool:
     return value is not None and not _templated(value)
 
 
-def _bounds(given: dict[str, Any]) -> Bounds:
-    """The literal bounds among ``given`` (templated ones are left to execute time)."""
+def resolve_bounds(given: dict[str, Any]) -> Bounds:
+    """The literal bounds among ``given`` (templated ones are left to execute time).
+
+    ``emr-sizing explain`` uses it too, so that its bounds mean what a task's do.
+    """
     from airflow_emr_sizing.recommender import Bounds
 
     def memory(field: str) -> int | None:
