@@ -1,7 +1,8 @@
 """How much history a store keeps: a cap per signature and an age limit.
 
-The recommender reads only a signature's most recent runs (``plan.HISTORY_LIMIT``), so old rows
-cost space and nothing else; retention bounds that. SQL stores are pruned on demand
+The recommender reads only recent runs (a signature's ``plan.HISTORY_LIMIT``, its app's
+``plan.POOL_LIMIT``, within the policy's lookback), so old rows serve the CLI's history and
+backtests and otherwise cost space; retention bounds that. SQL stores are pruned on demand
 (``emr-sizing prune``, e.g. from a daily maintenance DAG); DynamoDB also expires items by itself
 through its TTL attribute. Key ↔ hash mappings are never pruned: they are tiny, and they are what
 ``emr-sizing audit`` needs to explain a label value long after its runs are gone.
