@@ -113,7 +113,8 @@ _engines: dict[str, Engine] = {}
 _schema_ready: set[str] = set()
 _engines_lock = threading.Lock()
 #: Idle SQLite reader connections per URL, for the process's later stores: like an engine's pool,
-#: they keep their page cache. A reader abandoned by a timed-out thread is never put back.
+#: they keep their page cache. Each is in one store's hands at a time (a timed-out read keeps its
+#: own until it ends).
 _idle_readers: dict[str, list[sqlite3.Connection]] = {}
 
 
@@ -222,7 +223,7 @@ class SqlStore:
             yield conn.connection
 
     def _ensure_schema(self) -> None:
-        version = _stored_version(self)
+        version = self._stored_version()
         if version == SCHEMA_VERSION:
             return  # the common case: one indexed read, no DDL checks
         self._check_not_newer(version)
@@ -244,6 +245,24 @@ class SqlStore:
             conn.execute(
                 meta_table.update().where(meta_table.c.name == "schema_version").values(value=str(version))
             )
+
+    def _stored_version(self) -> int | None:
+        """The stored schema version, or ``None`` when it cannot be read (fresh database, or not).
+
+        The cheap first look of every task process's first open: a single read, no inspection.
+        Any trouble here is left to the full check, which reports it.
+        """
+        try:
+            with self._reader() as connection:  # the driver's own SQL: compiling would cost more
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(_SCHEMA_VERSION_SQL)
+                    row = cursor.fetchone()
+                finally:
+                    cursor.close()
+            return int(row[0]) if row is not None else None
+        except Exception:  # the driver's own errors, unwrapped: no table yet, no server, ...
+            return None
 
     def _check_not_newer(self, version: int | None) -> None:
         if version is not None and version > SCHEMA_VERSION:
@@ -370,25 +389,6 @@ class SqlStore:
         if self._sqlite_reader is not None:
             _idle_readers.setdefault(self.url, []).append(self._sqlite_reader)
             self._sqlite_reader = None
-
-
-def _stored_version(store: SqlStore) -> int | None:
-    """The stored schema version, or ``None`` when it cannot be read (fresh database, or not).
-
-    The cheap first look of every task process's first open: a single read, no inspection. Any
-    trouble here is left to the full check, which reports it.
-    """
-    try:
-        with store._reader() as connection:  # the driver's own SQL: compiling would cost more
-            cursor = connection.cursor()
-            try:
-                cursor.execute(_SCHEMA_VERSION_SQL)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
-        return int(row[0]) if row is not None else None
-    except Exception:  # the driver's own errors, unwrapped: no table yet, no server, ...
-        return None
 
 
 def _schema_version(conn: sa.Connection) -> int | None:

@@ -110,7 +110,7 @@ def main() -> tuple[str, float, float]:
         for _ in range(3):  # warm imports and the on-disk holiday cache
             until_submitted(plain_task)(), until_submitted(sized_task)()
         assert context["ti"].last["applied"], context["ti"].last
-        base, cand = interleaved(until_submitted(plain_task), until_submitted(sized_task), rounds=80)
+        base, cand = interleaved(until_submitted(plain_task), until_submitted(sized_task), rounds=160)
         whole_base, whole_cand = interleaved(whole_execute(plain_task), whole_execute(sized_task), rounds=40)
         plain, sized = plain_task(), Sized(task_id="sized", **sizing, **job)
         warm_base, warm_cand = interleaved(

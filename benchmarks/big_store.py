@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -76,6 +77,8 @@ def sqlite_store(count: int, now: datetime) -> str:
                 chunk = []
         if chunk:
             conn.execute(observations.insert(), chunk)
+    store.close()
+    os.sync()  # so that writing back ~800 MB does not run under the measurements that follow
     print(f"[store] SQLite: wrote {count:,} observations in {time.perf_counter() - started:.0f} s")
     return str(path)
 
