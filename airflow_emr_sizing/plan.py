@@ -47,6 +47,7 @@ __all__ = [
     "SizingOptions",
     "SizingPlan",
     "call_with_timeout",
+    "check_bounds",
     "plan_sizing",
     "recommend_from_store",
 ]
@@ -96,7 +97,7 @@ class SizingOptions:
             )
         if self.store_timeout <= 0:
             raise SizingConfigError("store_timeout", self.store_timeout, "must be positive")
-        _check_bounds(self.bounds)
+        check_bounds(self.bounds)
 
     def to_json(self) -> dict[str, Any]:
         """The resolved arguments, for the audit (and for finishing the run after a deferral)."""
@@ -123,7 +124,8 @@ def _shallow(flat: Any) -> dict[str, Any]:
     return {f.name: getattr(flat, f.name) for f in dataclasses.fields(flat)}
 
 
-def _check_bounds(bounds: Bounds) -> None:
+def check_bounds(bounds: Bounds) -> None:
+    """A lower bound above its upper bound is the user's error, named (the recommender cannot help)."""
     low, high = bounds.min_heap_mib, bounds.max_heap_mib
     if low is not None and high is not None and low > high:
         raise SizingConfigError(

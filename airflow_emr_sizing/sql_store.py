@@ -118,7 +118,7 @@ _engines_lock = threading.Lock()
 _idle_readers: dict[str, list[sqlite3.Connection]] = {}
 
 
-def _engine(url: str) -> Engine:
+def _shared_engine(url: str) -> Engine:
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
@@ -153,8 +153,14 @@ def _sqlite_dialect() -> sa.Dialect:
     return SQLiteDialect_pysqlite()
 
 
-def _sqlite_file_args(url: sa.URL) -> tuple[list[Any], dict[str, Any]] | None:
-    """``sqlite3.connect`` arguments for a SQLite *file* database (``None`` for anything else)."""
+@functools.cache
+def _sqlite_file_args(url_text: str) -> tuple[list[Any], dict[str, Any]] | None:
+    """``sqlite3.connect`` arguments for a SQLite *file* database (``None`` for anything else).
+
+    Kept per URL, like engines: a relative path resolves once per process, so a later change of
+    directory cannot point the readers at another file than the engine's.
+    """
+    url = sa.make_url(url_text)
     if url.get_backend_name() != "sqlite" or url.get_driver_name() != "pysqlite":
         return None
     if not url.database or url.database == ":memory:" or url.query.get("mode") == "memory":
@@ -183,28 +189,28 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        parsed = sa.make_url(url)
-        self.description = parsed.render_as_string(hide_password=True)
-        #: A SQLite file is read through ``sqlite3`` itself: a submission makes two reads, and
-        #: building an engine and its pool for them costs more than the reads (the engine is
-        #: built on first write, after the submission).
-        self._sqlite_args = _sqlite_file_args(parsed)
+        self.description = sa.make_url(url).render_as_string(hide_password=True)
         self._sqlite_reader: sqlite3.Connection | None = None
         try:
+            #: A SQLite file is read through ``sqlite3`` itself: a submission makes two reads, and
+            #: building an engine and its pool for them costs more than the reads (the engine is
+            #: built on first write, after the submission).
+            self._sqlite_args = _sqlite_file_args(url)
             if self._sqlite_args is None:
                 self._engine  # noqa: B018 - a cached property: connect errors surface here
             if url not in _schema_ready:
                 self._ensure_schema()
                 _schema_ready.add(url)
-        except StoreError:
-            raise
         except Exception as err:
+            self._discard_reader()  # not handed back: the file may be the trouble
+            if isinstance(err, StoreError):
+                raise
             raise StoreError(f"cannot open store {self.description}: {_brief(err)}") from err
 
     @functools.cached_property
     def _engine(self) -> Engine:
         try:
-            return _engine(self.url)
+            return _shared_engine(self.url)
         except Exception as err:
             raise StoreError(f"cannot open store {self.description}: {_brief(err)}") from err
 
@@ -215,6 +221,11 @@ class SqlStore:
                 self._sqlite_reader = _idle_reader(self.url) or _sqlite_connect(self._sqlite_args)
             return contextlib.nullcontext(self._sqlite_reader)
         return self._pooled_reader()
+
+    def _discard_reader(self) -> None:
+        if self._sqlite_reader is not None:
+            self._sqlite_reader.close()
+            self._sqlite_reader = None
 
     @contextlib.contextmanager
     def _pooled_reader(self) -> Iterator[Any]:

@@ -179,6 +179,7 @@ def forget_process_caches() -> None:
     sql_store._schema_ready.clear()
     sql_store._driver_reads.cache_clear()
     sql_store._sqlite_dialect.cache_clear()
+    sql_store._sqlite_file_args.cache_clear()
     holiday_calendar.holiday_dates.cache_clear()
     spark_conf._settings_from_params.cache_clear()
 

@@ -357,12 +357,25 @@ def test_explain_applies_a_tasks_bounds(explained: tuple[Path, Any]) -> None:
         (["--min-executor-memory", "8g", "--max-executor-memory", "4g"], "is above max_executor_memory"),
     ],
 )
-def test_explain_bad_bounds_are_named(explained: tuple[Path, Any], bad: list[str], message: str) -> None:
+@pytest.mark.parametrize("signature", ["known", "nope-day-1-hour-1-dra-off-exec-1"])
+def test_explain_bad_bounds_are_named(
+    explained: tuple[Path, Any], bad: list[str], message: str, signature: str
+) -> None:
     store_path, last = explained
+    signature = last.signature.hash if signature == "known" else signature
 
-    result = CliRunner().invoke(main, ["explain", last.signature.hash, "--path", str(store_path), *bad])
+    result = CliRunner().invoke(main, ["explain", signature, "--path", str(store_path), *bad])
 
-    assert result.exit_code == 1 and message in result.output
+    assert result.exit_code == 1 and message in result.output  # before the store is read
+
+
+def test_explain_refuses_a_templated_bound(explained: tuple[Path, Any]) -> None:
+    store_path, last = explained
+    args = ["explain", last.signature.hash, "--path", str(store_path)]
+
+    result = CliRunner().invoke(main, [*args, "--max-executor-memory", "{{ var.value.cap }}"])
+
+    assert result.exit_code == 2 and "'--max-executor-memory': a template" in result.output
 
 
 def test_explain_keeps_store_path_as_an_old_name_of_path(explained: tuple[Path, Any]) -> None:

@@ -126,6 +126,28 @@ def test_a_sqlite_file_is_read_without_an_engine(tmp_path: Path) -> None:
     reader.close()
 
 
+def test_a_relative_sqlite_path_stays_one_file_when_the_directory_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir(), later.mkdir()
+    url = f"sqlite:///relative-{tmp_path.name}.db"  # a process-wide cache key: unique per test
+    monkeypatch.chdir(first)
+    SqlStore(url).record(obs("jr-1"))
+
+    monkeypatch.chdir(later)  # e.g. dag.test() running another task in the same process
+    store = SqlStore(url)
+    store.record(obs("jr-2", 1))
+
+    assert [o.job_id for o in store.history("s1-aaa")] == ["jr-2", "jr-1"]
+    assert list(later.iterdir()) == []
+
+
+def test_a_malformed_sqlite_url_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match=r"cannot open store sqlite://u@h/x\.db: Invalid SQLite URL"):
+        SqlStore("sqlite://u@h/x.db")
+
+
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "newer.db"
     SqlStore(f"sqlite:///{path}").record(obs("jr-1"))

@@ -77,7 +77,7 @@ def explain(
     """
     from airflow_emr_sizing.exceptions import EmrSizingError
     from airflow_emr_sizing.operators.emr import resolve_bounds, resolve_policy  # sized as tasks are
-    from airflow_emr_sizing.plan import SizingOptions, recommend_from_store
+    from airflow_emr_sizing.plan import SizingOptions, check_bounds, recommend_from_store
     from airflow_emr_sizing.recommender import Recommendation
     from airflow_emr_sizing.settings import load_settings
     from airflow_emr_sizing.spark_conf import ExecutorSize
@@ -95,9 +95,14 @@ def explain(
         "max_executor_cores": max_executor_cores,
     }
     given = {name: value for name, value in given.items() if value is not None}
+    for name, value in given.items():
+        if isinstance(value, str) and ("{{" in value or "{%" in value):
+            option = "--" + name.replace("_", "-")
+            raise click.BadParameter("a template: give the value it renders to", param_hint=f"'{option}'")
     try:
         policy = resolve_policy(given, load_settings())
         bounds = resolve_bounds(given)
+        check_bounds(bounds)
     except (EmrSizingError, ValueError) as err:
         raise click.ClickException(str(err)) from err
     wanted, _ = resolve_signature(signature)
