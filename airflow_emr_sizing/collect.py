@@ -119,11 +119,14 @@ def gather_usage(
     event_log: str | None = None,
     finished_at: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    s3_client: Callable[[], Any] | None = None,
 ) -> tuple[Observation, CollectionReport]:
     """Enrich a run's outcome with the usage its sources show; never raises for a source's trouble.
 
     :param outcome: the observation built from ``DescribeJobRun`` (job id, state, size, window).
     :param event_log: where the run's event log is (see :func:`event_log_location`).
+    :param s3_client: makes the S3 client to read an ``s3://`` event log with (the task's, on
+        the AWS session its EMR client is on); default: an ``S3Hook`` of ``sources.aws_conn_id``.
     :param finished_at: when the run ended (the end of the Prometheus window); default now.
     """
     report = CollectionReport()
@@ -138,7 +141,7 @@ def gather_usage(
             "event log: the run did not log events (spark.eventLog.enabled/dir not set as submitted)"
         )
     elif sources.event_log and event_log:
-        summary = _read_event_log(event_log, sources, report, sleep)
+        summary = _read_event_log(event_log, sources, report, sleep, s3_client)
         if summary is not None:
             observation = _with_event_log(observation, summary)
             report.sources.append("eventlog")
@@ -158,14 +161,18 @@ def gather_usage(
 
 
 def _read_event_log(
-    location: str, sources: UsageSources, report: CollectionReport, sleep: Callable[[float], None]
+    location: str,
+    sources: UsageSources,
+    report: CollectionReport,
+    sleep: Callable[[float], None],
+    s3_client: Callable[[], Any] | None,
 ) -> EventLogSummary | None:
     """The run's event log, waiting (boundedly) while it is missing or still in progress."""
     attempts = max(1, sources.event_log_attempts)
     summary: EventLogSummary | None = None
     for attempt in range(1, attempts + 1):
         try:
-            summary = read_event_log(location, aws_conn_id=sources.aws_conn_id)
+            summary = read_event_log(location, aws_conn_id=sources.aws_conn_id, s3_client=s3_client)
         except EmrSizingError as err:
             if attempt == attempts:
                 report.warnings.append(f"event log: {err} (after {attempts} attempts)")

@@ -36,7 +36,7 @@ import json
 import math
 import re
 import statistics
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -171,14 +171,19 @@ class EventLogSummary:
         }
 
 
-def read_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLogSummary:
+def read_event_log(
+    location: str, *, aws_conn_id: str | None = None, s3_client: Callable[[], Any] | None = None
+) -> EventLogSummary:
     """Summarise the event log at ``location``: a file, a rolling directory, or a folder (local
     or ``s3://``) holding exactly one of them.
 
     Raises :class:`~airflow_emr_sizing.exceptions.EventLogError` when nothing can be read there;
     a log that is cut short or partly corrupt yields what could be read, with warnings.
+
+    :param s3_client: makes the S3 client to read with; without it, an ``S3Hook`` of
+        ``aws_conn_id`` does.
     """
-    log = open_event_log(location, aws_conn_id=aws_conn_id)
+    log = open_event_log(location, aws_conn_id=aws_conn_id, s3_client=s3_client)
     reader = _Summarizer()
     for name in log.files:
         with log.open(name) as stream:

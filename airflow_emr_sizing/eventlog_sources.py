@@ -58,11 +58,17 @@ class EventLogFiles:
         return self.storage.open(path)
 
 
-def open_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLogFiles:
-    """Resolve ``location`` to one application's log files; :class:`EventLogError` if impossible."""
+def open_event_log(
+    location: str, *, aws_conn_id: str | None = None, s3_client: Callable[[], Any] | None = None
+) -> EventLogFiles:
+    """Resolve ``location`` to one application's log files; :class:`EventLogError` if impossible.
+
+    :param s3_client: makes the S3 client to read with (the task's, on its AWS session); without
+        it, an ``S3Hook`` of ``aws_conn_id`` does.
+    """
     if location.startswith("file:"):
         location = "/" + location[len("file:") :].lstrip("/")
-    storage: _Storage = _S3(aws_conn_id) if location.startswith(S3_SCHEMES) else _Local()
+    storage: _Storage = _S3(aws_conn_id, s3_client) if location.startswith(S3_SCHEMES) else _Local()
     path = location.rstrip("/") or location
     kind = storage.kind(path)
     if kind == "missing":
@@ -79,7 +85,7 @@ def open_event_log(location: str, *, aws_conn_id: str | None = None) -> EventLog
     if len(apps) > 1:
         names = ", ".join(sorted(_base(a) for a in apps)[:5])
         raise EventLogError(f"{len(apps)} application logs under {location} ({names}); give one of them")
-    return open_event_log(apps[0], aws_conn_id=aws_conn_id)
+    return open_event_log(apps[0], aws_conn_id=aws_conn_id, s3_client=s3_client)
 
 
 def make_event_log_dir(location: str, s3_client: Callable[[], Any]) -> None:
@@ -150,16 +156,18 @@ def split_s3_url(url: str) -> tuple[str, str]:
 
 
 class _S3:
-    def __init__(self, aws_conn_id: str | None) -> None:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    def __init__(self, aws_conn_id: str | None, make_client: Callable[[], Any] | None = None) -> None:
+        if make_client is None:
+            from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        self._hook = S3Hook(aws_conn_id=aws_conn_id)
+            make_client = S3Hook(aws_conn_id=aws_conn_id).get_conn
+        self._make_client = make_client
         self._client: Any = None
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = self._hook.get_conn()
+            self._client = self._make_client()
         return self._client
 
     def kind(self, path: str) -> str:

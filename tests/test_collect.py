@@ -409,6 +409,46 @@ def test_a_task_makes_its_event_log_folder_and_submits_on_one_aws_session(
 
 
 @pytest.mark.integration
+def test_a_task_reads_its_event_log_back_with_the_client_that_made_its_folder(
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One AWS session and one S3 client per task: the log is read as its folder was written."""
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
+
+    sessions: list[Any] = []
+    clients: list[str] = []
+    get_session = AwsGenericHook.get_session
+
+    def counted(hook: Any, *args: Any, **kwargs: Any) -> Any:
+        session = get_session(hook, *args, **kwargs)
+        make_client = session.client
+
+        def client(*args: Any, **kwargs: Any) -> Any:
+            clients.append(kwargs.get("service_name") or args[0])
+            return make_client(*args, **kwargs)
+
+        session.client = client
+        sessions.append(session)
+        return session
+
+    monkeypatch.setattr(AwsGenericHook, "get_session", counted)
+    task = logged_task(virtual_cluster_id)
+    task.wait_for_completion, task.poll_interval = True, 1
+
+    with moto_emr.finish_runs("COMPLETED", after_s=1.0, on_end=moto_emr.event_log_writer(SHARED_LOG)):
+        task.execute(task_context)
+
+    learned = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["learned"]
+    assert learned["recorded"] is True and learned["sources"] == ["outcome", "eventlog"]
+    assert len(sessions) == 1
+    assert clients == ["emr-containers", "s3"]
+
+
+@pytest.mark.integration
 def test_without_an_aws_client_no_event_log_folder_is_made(
     moto_emr: Any,
     virtual_cluster_id: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,8 @@ class SizedEmrContainerHook(EmrContainerHook):
         super().__init__(*args, **kwargs)
         self.adjust_request: RequestAdjuster | None = None
         self._sessions: dict[tuple[str | None, bool], Any] = {}
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     def get_session(self, region_name: str | None = None, deferrable: bool = False) -> Any:
         """One session per hook, not one per client.
@@ -39,17 +42,22 @@ class SizedEmrContainerHook(EmrContainerHook):
         return self._sessions[key]
 
     def client(self, service_name: str) -> Any:
-        """A client of another AWS service, made as this hook makes its own.
+        """The hook's client of another AWS service, made once, as this hook makes its own.
 
         Same session, connection, region, ``verify`` and botocore config (the operator's, where
-        it sets them), and the service's endpoint from the connection's ``service_config``.
+        it sets them), and the service's endpoint from the connection's ``service_config``. Made
+        under a lock: a session must never make two clients at once, and the S3 client may first
+        be wanted in a thread the task has stopped waiting for.
         """
-        return self.get_session(region_name=self.region_name).client(
-            service_name,
-            endpoint_url=self.conn_config.get_service_endpoint_url(service_name=service_name),
-            config=self._get_config(),
-            verify=self.verify,
-        )
+        with self._clients_lock:
+            if service_name not in self._clients:
+                self._clients[service_name] = self.get_session(region_name=self.region_name).client(
+                    service_name,
+                    endpoint_url=self.conn_config.get_service_endpoint_url(service_name=service_name),
+                    config=self._get_config(),
+                    verify=self.verify,
+                )
+            return self._clients[service_name]
 
     def submit_job(
         self,

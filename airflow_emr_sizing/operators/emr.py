@@ -418,7 +418,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.collect import event_log_location, gather_usage
         from airflow_emr_sizing.outcome import TERMINAL_STATES, observation_from_job_run
 
-        run = self.hook.conn.describe_job_run(id=job_id, virtualClusterId=self.virtual_cluster_id)["jobRun"]
+        hook = cast(SizedEmrContainerHook, self.hook)
+        run = hook.conn.describe_job_run(id=job_id, virtualClusterId=self.virtual_cluster_id)["jobRun"]
         if run.get("state") not in TERMINAL_STATES:
             return None, None
         outcome = observation_from_job_run(run, signature)
@@ -428,6 +429,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             sources,
             event_log=event_log_location(run),
             finished_at=finished if isinstance(finished, datetime) and finished.tzinfo else None,
+            s3_client=functools.partial(hook.client, "s3"),  # read as the folder was made
         )
         learned = {"job_id": job_id, **report.to_json(), "observation": _observation_json(observation)}
         return observation, learned
