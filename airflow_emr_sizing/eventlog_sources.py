@@ -10,8 +10,9 @@ A location is one of:
 - a folder that holds exactly one of those — such as the run-unique ``spark.eventLog.dir`` the
   operator gives each run.
 
-S3 goes through the amazon provider's ``S3Hook`` (so Airflow connections, roles and endpoints
-apply); objects are streamed, never downloaded whole.
+S3 goes through the amazon provider's hooks, so Airflow connections, roles and endpoints apply: a
+task passes its own S3 client (made on its EMR hook's session), the CLI an ``S3Hook``. Objects are
+streamed, never downloaded whole.
 """
 
 from __future__ import annotations
