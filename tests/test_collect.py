@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import shutil
 from datetime import datetime, timezone
@@ -361,26 +362,21 @@ def test_make_event_log_dir_makes_an_s3_prefix_and_nothing_else(tmp_path: Path, 
     assert [o["Key"] for o in listed["Contents"]] == ["logs/d/t/r/1/"]  # what Hadoop's mkdirs writes
 
 
-@pytest.mark.integration
-def test_a_task_makes_its_event_log_folder_and_submits_on_one_aws_session(
-    moto_emr: Any,
-    virtual_cluster_id: str,
-    store_path: Path,
-    task_context: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A second session would load botocore's data files again (~40 ms of each task).
+@dataclasses.dataclass
+class AwsSessions:
+    """The AWS sessions a task made, and each client: (service, made in the task's thread)."""
 
-    The EMR client is made first, in the task's thread: the folder is made in a thread that may
-    be abandoned on timeout, and two clients must never be made on one session at once.
-    """
+    sessions: list[Any] = dataclasses.field(default_factory=list)
+    clients: list[tuple[str, bool]] = dataclasses.field(default_factory=list)
+
+
+@pytest.fixture
+def aws_sessions(monkeypatch: pytest.MonkeyPatch) -> AwsSessions:
     import threading
 
-    import boto3
     from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
 
-    sessions: list[Any] = []
-    clients: list[tuple[str, bool]] = []  # (service, made in the task's thread)
+    made = AwsSessions()
     get_session = AwsGenericHook.get_session
 
     def counted(hook: Any, *args: Any, **kwargs: Any) -> Any:
@@ -389,14 +385,31 @@ def test_a_task_makes_its_event_log_folder_and_submits_on_one_aws_session(
 
         def client(*args: Any, **kwargs: Any) -> Any:
             service = kwargs.get("service_name") or args[0]
-            clients.append((service, threading.current_thread() is threading.main_thread()))
+            made.clients.append((service, threading.current_thread() is threading.main_thread()))
             return make_client(*args, **kwargs)
 
         session.client = client
-        sessions.append(session)
+        made.sessions.append(session)
         return session
 
     monkeypatch.setattr(AwsGenericHook, "get_session", counted)
+    return made
+
+
+@pytest.mark.integration
+def test_a_task_makes_its_event_log_folder_and_submits_on_one_aws_session(
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+    aws_sessions: AwsSessions,
+) -> None:
+    """A second session would load botocore's data files again (~40 ms of each task).
+
+    The EMR client is made first, in the task's thread: the folder is made in a thread that may
+    be abandoned on timeout, and two clients must never be made on one session at once.
+    """
+    import boto3
 
     job_id = logged_task(virtual_cluster_id).execute(task_context)
 
@@ -404,8 +417,8 @@ def test_a_task_makes_its_event_log_folder_and_submits_on_one_aws_session(
     bucket, prefix = folder.removeprefix("s3://").split("/", 1)
     listed = boto3.client("s3", region_name="us-east-1").list_objects_v2(Bucket=bucket, Prefix=prefix)
     assert [o["Key"] for o in listed["Contents"]] == [prefix]
-    assert len(sessions) == 1
-    assert clients == [("emr-containers", True), ("s3", False)]
+    assert len(aws_sessions.sessions) == 1
+    assert aws_sessions.clients == [("emr-containers", True), ("s3", False)]
 
 
 @pytest.mark.integration
@@ -414,28 +427,9 @@ def test_a_task_reads_its_event_log_back_with_the_client_that_made_its_folder(
     virtual_cluster_id: str,
     store_path: Path,
     task_context: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
+    aws_sessions: AwsSessions,
 ) -> None:
     """One AWS session and one S3 client per task: the log is read as its folder was written."""
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsGenericHook
-
-    sessions: list[Any] = []
-    clients: list[str] = []
-    get_session = AwsGenericHook.get_session
-
-    def counted(hook: Any, *args: Any, **kwargs: Any) -> Any:
-        session = get_session(hook, *args, **kwargs)
-        make_client = session.client
-
-        def client(*args: Any, **kwargs: Any) -> Any:
-            clients.append(kwargs.get("service_name") or args[0])
-            return make_client(*args, **kwargs)
-
-        session.client = client
-        sessions.append(session)
-        return session
-
-    monkeypatch.setattr(AwsGenericHook, "get_session", counted)
     task = logged_task(virtual_cluster_id)
     task.wait_for_completion, task.poll_interval = True, 1
 
@@ -444,8 +438,8 @@ def test_a_task_reads_its_event_log_back_with_the_client_that_made_its_folder(
 
     learned = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["learned"]
     assert learned["recorded"] is True and learned["sources"] == ["outcome", "eventlog"]
-    assert len(sessions) == 1
-    assert clients == ["emr-containers", "s3"]
+    assert len(aws_sessions.sessions) == 1
+    assert aws_sessions.clients == [("emr-containers", True), ("s3", False)]
 
 
 @pytest.mark.integration
