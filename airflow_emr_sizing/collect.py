@@ -125,9 +125,9 @@ def gather_usage(
 
     :param outcome: the observation built from ``DescribeJobRun`` (job id, state, size, window).
     :param event_log: where the run's event log is (see :func:`event_log_location`).
+    :param finished_at: when the run ended (the end of the Prometheus window); default now.
     :param s3_client: makes the S3 client to read an ``s3://`` event log with (the task's, on
         the AWS session its EMR client is on); default: an ``S3Hook`` of ``sources.aws_conn_id``.
-    :param finished_at: when the run ended (the end of the Prometheus window); default now.
     """
     report = CollectionReport()
     observation = outcome
