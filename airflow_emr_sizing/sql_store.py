@@ -222,6 +222,17 @@ class SqlStore:
             return contextlib.nullcontext(self._sqlite_reader)
         return self._pooled_reader()
 
+    def _fetch(self, sql: str, parameters: Any = ()) -> list[Any]:
+        """The rows of one statement as the driver's own SQL, on its own cursor: compiling the
+        statement and building result metadata would cost more than the read."""
+        with self._reader() as connection:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, parameters)
+                return list(cursor.fetchall())
+            finally:
+                cursor.close()
+
     def _discard_reader(self) -> None:
         if self._sqlite_reader is not None:
             self._sqlite_reader.close()
@@ -264,14 +275,8 @@ class SqlStore:
         Any trouble here is left to the full check, which reports it.
         """
         try:
-            with self._reader() as connection:  # the driver's own SQL: compiling would cost more
-                cursor = connection.cursor()
-                try:
-                    cursor.execute(_SCHEMA_VERSION_SQL)
-                    row = cursor.fetchone()
-                finally:
-                    cursor.close()
-            return int(row[0]) if row is not None else None
+            rows = self._fetch(_SCHEMA_VERSION_SQL)
+            return int(rows[0][0]) if rows else None
         except Exception:  # the driver's own errors, unwrapped: no table yet, no server, ...
             return None
 
@@ -321,13 +326,7 @@ class SqlStore:
             if since is not None:
                 given["since"] = reads.bind_time(utc(since)) if reads.bind_time else utc(since)
             parameters = tuple(given[n] for n in names) if reads.positional else given
-            with self._reader() as connection:
-                cursor = connection.cursor()  # the driver's own: no result metadata to build
-                try:
-                    cursor.execute(sql, parameters)
-                    rows = cursor.fetchall()
-                finally:
-                    cursor.close()
+            rows = self._fetch(sql, parameters)
         except StoreError:
             raise
         except Exception as err:

@@ -76,7 +76,7 @@ def explain(
     are its own arguments: give them to see the size as that task gets it.
     """
     from airflow_emr_sizing.exceptions import EmrSizingError
-    from airflow_emr_sizing.operators.emr import resolve_bounds, resolve_policy  # sized as tasks are
+    from airflow_emr_sizing.operators.emr import is_templated, resolve_bounds, resolve_policy
     from airflow_emr_sizing.plan import SizingOptions, check_bounds, recommend_from_store
     from airflow_emr_sizing.recommender import Recommendation
     from airflow_emr_sizing.settings import load_settings
@@ -96,7 +96,7 @@ def explain(
     }
     given = {name: value for name, value in given.items() if value is not None}
     for name, value in given.items():
-        if isinstance(value, str) and ("{{" in value or "{%" in value):
+        if is_templated(value):
             option = "--" + name.replace("_", "-")
             raise click.BadParameter("a template: give the value it renders to", param_hint=f"'{option}'")
     try:

@@ -129,7 +129,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         """
         for name, value in self.sizing.items():
             check = _LITERAL_CHECKS.get(name)
-            if check is not None and not _templated(value):
+            if check is not None and not is_templated(value):
                 check(name, value)
         for low, high, parse in _ORDERED_BOUNDS:
             below, above = self.sizing.get(low), self.sizing.get(high)
@@ -143,7 +143,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.settings import load_settings
 
         rendered = {
-            name: self.render_template(value, context) if _templated(value) else value
+            name: self.render_template(value, context) if is_templated(value) else value
             for name, value in self.sizing.items()
         }
         settings = load_settings()
@@ -474,12 +474,13 @@ def _warned_already(audit: dict[str, Any]) -> bool:
     return bool(audit.get("degraded") or audit.get("warnings") or audit.get("dry_run"))
 
 
-def _templated(value: object) -> bool:
+def is_templated(value: object) -> bool:
+    """A Jinja template, rendered at execute time (``emr-sizing explain`` refuses one)."""
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
 def _literal(value: object) -> bool:
-    return value is not None and not _templated(value)
+    return value is not None and not is_templated(value)
 
 
 def resolve_bounds(given: dict[str, Any]) -> Bounds:
