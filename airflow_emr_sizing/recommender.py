@@ -555,8 +555,11 @@ def _cores(runs: Sequence[_Run], context: RunContext, policy: Policy, basis: dic
     bounds = context.bounds
     wanted = weighted_quantile(used, [1.0] * len(used), policy.cpu_quantile) * (1 + policy.cpu_margin)
     floor = bounds.min_cores if bounds.min_cores is not None else policy.min_cores
+    current = context.current
     ceiling = min(
-        float(context.current.cores), bounds.max_cores if bounds.max_cores is not None else math.inf
+        float(current.cores),
+        bounds.max_cores if bounds.max_cores is not None else math.inf,
+        current.limit_cores if current.limit_cores is not None else math.inf,
     )
     millis = math.ceil(wanted / _CPU_STEP) * round(_CPU_STEP * 1000)
     millis = min(max(millis, math.ceil(floor * 1000)), math.floor(ceiling * 1000))

@@ -40,6 +40,7 @@ EXECUTOR_MEMORY = "spark.executor.memory"
 EXECUTOR_MEMORY_OVERHEAD = "spark.executor.memoryOverhead"
 EXECUTOR_CORES = "spark.executor.cores"
 EXECUTOR_REQUEST_CORES = "spark.kubernetes.executor.request.cores"
+EXECUTOR_LIMIT_CORES = "spark.kubernetes.executor.limit.cores"
 EXECUTOR_INSTANCES = "spark.executor.instances"
 
 #: spark-submit flags that are shorthands for a Spark key (and win over ``--conf`` of that key).
@@ -275,7 +276,7 @@ def _options(tokens: list[Token], params_field: str) -> Iterator[tuple[str, Toke
 
 @dataclass(frozen=True)
 class ExecutorSize:
-    """An executor pod's resources as Spark on Kubernetes requests them (request = limit)."""
+    """An executor pod's resources as Spark on Kubernetes requests them (memory: request = limit)."""
 
     heap_mib: int
     overhead_mib: int
@@ -284,6 +285,8 @@ class ExecutorSize:
     cores: int
     request_cores: float
     instances: int | None
+    #: The pod's CPU limit when the job sets one: Kubernetes rejects a request above it.
+    limit_cores: float | None = None
 
     @property
     def pod_memory_mib(self) -> int:
@@ -314,6 +317,7 @@ def executor_size(conf: JobConf, defaults: Mapping[str, str] | None = None) -> E
     pyspark = memory("spark.executor.pyspark.memory", "0") if conf.is_python else 0
     cores = _positive_int(effective, EXECUTOR_CORES, "1")
     request = effective.get(EXECUTOR_REQUEST_CORES)
+    limit = effective.get(EXECUTOR_LIMIT_CORES, "").strip()
     instances = effective.get(EXECUTOR_INSTANCES)
     return ExecutorSize(
         heap_mib=heap,
@@ -323,6 +327,7 @@ def executor_size(conf: JobConf, defaults: Mapping[str, str] | None = None) -> E
         cores=cores,
         request_cores=parse_cores(EXECUTOR_REQUEST_CORES, request) if request else float(cores),
         instances=_positive_int(effective, EXECUTOR_INSTANCES, "0") if instances is not None else None,
+        limit_cores=parse_cores(EXECUTOR_LIMIT_CORES, limit) if limit else None,
     )
 
 

@@ -184,3 +184,22 @@ def test_yunikorn_pod_template_refuses_sizing_with_a_reason() -> None:
 
     assert result.values == {}
     assert "YuniKorn" in result.audit.reason
+
+
+def test_cpu_request_never_exceeds_the_jobs_cpu_limit() -> None:
+    """Kubernetes rejects a pod whose CPU request is above its limit: no executor would start."""
+    driver = {
+        "sparkSubmitJobDriver": {
+            "entryPoint": "s3://jobs/load.jar",
+            "sparkSubmitParameters": "--conf spark.executor.instances=10 --conf spark.executor.cores=4 "
+            "--conf spark.kubernetes.executor.request.cores=1 "
+            "--conf spark.kubernetes.executor.limit.cores=1500m",
+        }
+    }
+    opts = SizingOptions(app_name="load", timezone="Asia/Seoul", dry_run=False)
+    store = seeded_store([3000, 3100, 3200, 3300], cpu_used_cores_p90=3.2)
+
+    result = plan_sizing(driver, None, RUN, opts, lambda: store, now=RUN)
+
+    assert result.audit.recommendation["executor_request_cores"] == 1.5
+    assert result.values["spark.kubernetes.executor.request.cores"] == "1500m"
