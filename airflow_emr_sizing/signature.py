@@ -103,6 +103,22 @@ def resource_spec(effective_conf: Mapping[str, str]) -> str:
     return f"dra-off-exec-{effective_conf.get('spark.executor.instances', 'default').strip()}"
 
 
+_FIXED_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
+
+
+def _zone(name: str) -> pendulum.Timezone | pendulum.FixedTimezone:
+    offset = _FIXED_OFFSET.fullmatch(name)
+    if offset is not None and int(offset[2]) < 24 and int(offset[3]) < 60:
+        seconds = int(offset[2]) * 3600 + int(offset[3]) * 60
+        return pendulum.FixedTimezone(-seconds if offset[1] == "-" else seconds, name=name)
+    try:
+        return pendulum.timezone(name)
+    except Exception as err:  # pendulum raises several types for unknown zones
+        raise SizingConfigError(
+            "timezone", name, f"not a known IANA timezone or UTC offset like +09:00 ({err})"
+        ) from err
+
+
 def build_signature(
     app_name: str,
     run_time: datetime,
@@ -114,14 +130,12 @@ def build_signature(
     """Build the signature of a run starting at ``run_time``, read in ``timezone``.
 
     :param run_time: the run's logical date (timezone-aware; naive means UTC).
-    :param timezone: IANA name the day, hour and holiday are read in, e.g. ``Asia/Seoul``.
+    :param timezone: IANA name the day, hour and holiday are read in, e.g. ``Asia/Seoul``, or a
+        fixed UTC offset such as ``+09:00`` (a DAG whose start date has one has that timezone).
     """
     if not app_name:
         raise SizingConfigError("app_name", app_name, "must not be empty")
-    try:
-        local = pendulum.instance(run_time, tz="UTC").in_timezone(timezone)
-    except Exception as err:  # pendulum raises several types for unknown zones
-        raise SizingConfigError("timezone", timezone, f"not a known IANA timezone ({err})") from err
+    local = pendulum.instance(run_time, tz="UTC").in_timezone(_zone(timezone))
     holiday = is_holiday(local.date(), holiday_country, holiday_subdivision)
     day_of_week = local.isoweekday() % 7
     spec = resource_spec(effective_conf)

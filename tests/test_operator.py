@@ -181,6 +181,28 @@ def test_sizing_arguments_given_are_kept_together_for_rendering_at_execute() -> 
     assert op.sizing == {"dry_run": False, "holiday_country": "{{ var.value.country }}"}
 
 
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_a_dag_whose_start_date_has_a_fixed_offset_signs_in_that_offset(
+    mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from airflow.sdk import DAG
+
+    with DAG("d", schedule=None, start_date=datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=9)))):
+        op = EmrContainerOperator(task_id="sized", **JOB)  # no timezone: the DAG's, "+09:00"
+
+    op.execute(task_context)
+
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    expected = build_signature(
+        "dw-blog-load", task_context["logical_date"], "Asia/Seoul", {"spark.executor.instances": "10"}
+    )
+    assert audit["signature"]["timezone"] == "+09:00"
+    assert audit["signature"]["key"] == expected.key  # Seoul has no DST: the same local hour
+    assert mock_submit.call_count == 1
+
+
 def test_sizing_arguments_come_from_default_args_too_and_are_checked_there() -> None:
     from airflow.sdk import DAG
 

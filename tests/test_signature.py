@@ -332,3 +332,19 @@ def test_label_values(value: str, valid: bool) -> None:
 @given(st.one_of(st.text(max_size=70), st.text(alphabet=st.sampled_from("aZ9-_.\n /é"), max_size=70)))
 def test_label_value_check_matches_kubernetes_regex(value: str) -> None:
     assert is_valid_label_value(value) == (len(value) <= 63 and LABEL_VALUE.fullmatch(value) is not None)
+
+
+@pytest.mark.parametrize(("offset", "hours"), [("+09:00", 9), ("-05:30", -5.5), ("+00:00", 0)])
+def test_a_fixed_utc_offset_is_a_timezone(offset: str, hours: float) -> None:
+    instant = datetime(2026, 3, 6, 23, 45, tzinfo=timezone.utc)
+    local = instant + timedelta(hours=hours)
+
+    signature = build_signature(APP, instant, offset, TEN)
+
+    assert (signature.day_of_week, signature.hour) == (local.isoweekday() % 7, local.hour)
+
+
+@pytest.mark.parametrize("name", ["+24:00", "+09:60", "Mars/Base", "09:00", ""])
+def test_an_unknown_timezone_names_the_field(name: str) -> None:
+    with pytest.raises(SizingConfigError, match="timezone"):
+        build_signature(APP, datetime(2026, 3, 6, tzinfo=timezone.utc), name, TEN)
