@@ -42,6 +42,12 @@ MAX_PROPERTY_CHARS = 1024
 _YUNIKORN = "yunikorn.apache.org"
 TASK_GROUPS_KEY = f"spark.kubernetes.driver.annotation.{_YUNIKORN}/task-groups"
 _EXECUTOR_GROUP_KEY = f"spark.kubernetes.executor.annotation.{_YUNIKORN}/task-group-name"
+#: Where Spark names the scheduler: for all pods, or per role (Spark 3.3+).
+_SCHEDULER_NAME_KEYS = tuple(
+    f"spark.kubernetes.{role}scheduler.name" for role in ("", "driver.", "executor.")
+)
+#: Task groups live on the driver (the gang's originator); executors name theirs.
+_POD_TEMPLATE_KEYS = tuple(f"spark.kubernetes.{role}.podTemplateFile" for role in ("driver", "executor"))
 
 
 @dataclass(frozen=True)
@@ -138,14 +144,15 @@ def yunikorn_values(conf: JobConf, pod_memory_mib: int, request_cores: float) ->
     """
     effective = conf.effective
     groups_json = effective.get(TASK_GROUPS_KEY)
-    uses_yunikorn = effective.get("spark.kubernetes.scheduler.name") == "yunikorn" or any(
-        _YUNIKORN in key for key in effective
-    )
+    uses_yunikorn = any(
+        effective.get(key, "").strip().lower() == "yunikorn" for key in _SCHEDULER_NAME_KEYS
+    ) or any(_YUNIKORN in key for key in effective)
     if groups_json is None:
-        if uses_yunikorn and "spark.kubernetes.executor.podTemplateFile" in effective:
+        templates = [key for key in _POD_TEMPLATE_KEYS if effective.get(key, "").strip()]
+        if uses_yunikorn and templates:
             raise SizingRefused(
-                "executors are scheduled by YuniKorn with a pod template file that may define task "
-                "groups; sizing them could break gang scheduling"
+                f"pods are scheduled by YuniKorn with a pod template file ({templates[0]}) that may "
+                "define task groups; sizing executors could break gang scheduling"
             )
         return {}
     group_name = effective.get(_EXECUTOR_GROUP_KEY)

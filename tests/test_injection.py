@@ -328,13 +328,17 @@ def test_yunikorn_groups_in_parameters_are_rewritten_there() -> None:
     assert [c.where for c in result.changes] == ["parameters"]
 
 
-def test_yunikorn_with_executor_pod_template_and_no_groups_refused() -> None:
+@pytest.mark.parametrize("scheduler", ["scheduler.name", "driver.scheduler.name", "executor.scheduler.name"])
+@pytest.mark.parametrize("template", ["driver", "executor"])
+def test_yunikorn_with_a_pod_template_and_no_groups_refused(scheduler: str, template: str) -> None:
+    """Task groups usually live in the driver's pod template: we cannot see them, so we cannot keep
+    the executors consistent with them."""
     properties = {
-        "spark.kubernetes.scheduler.name": "yunikorn",
-        "spark.kubernetes.executor.podTemplateFile": "s3://bucket/executor.yaml",
+        f"spark.kubernetes.{scheduler}": "YuniKorn ",
+        f"spark.kubernetes.{template}.podTemplateFile": f"s3://bucket/{template}.yaml",
     }
     conf = read_job_conf(submit(None), defaults(properties))
-    with pytest.raises(SizingRefused, match="YuniKorn"):
+    with pytest.raises(SizingRefused, match=f"YuniKorn with a pod template file .*{template}"):
         yunikorn_values(conf, 4096, 1.0)
 
 
