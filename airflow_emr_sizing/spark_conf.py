@@ -10,12 +10,14 @@ earlier one. Everything here is pure: no I/O, nothing mutated.
 from __future__ import annotations
 
 import functools
+import re
 import shlex
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from airflow_emr_sizing.audit import REDACTED, is_secret_key
 from airflow_emr_sizing.exceptions import SparkConfError
 from airflow_emr_sizing.quantities import parse_cores, parse_memory_mib
 
@@ -71,11 +73,11 @@ class Token:
     end: int
 
 
-def tokenize(params: str) -> list[Token]:
+def tokenize(params: str, field: str = "sparkSubmitParameters") -> list[Token]:
     """Split like ``shlex.split`` (POSIX rules) but keep each word's span in the original string.
 
     The spans let injection replace exactly one value and leave the user's quoting of every other
-    word as written.
+    word as written. ``field`` names the parameters in errors.
     """
     tokens: list[Token] = []
     i, n = 0, len(params)
@@ -89,16 +91,17 @@ def tokenize(params: str) -> list[Token]:
             if char == "'":
                 close = params.find("'", i + 1)
                 if close < 0:
-                    raise SparkConfError("sparkSubmitParameters", params[start:], "unclosed single quote")
+                    raise _unsplittable(field, params, start, i, "unclosed single quote")
                 word.append(params[i + 1 : close])
                 i = close + 1
             elif char == '"':
-                i = _read_double_quoted(params, i + 1, word, start)
+                closed = _read_double_quoted(params, i + 1, word)
+                if closed < 0:
+                    raise _unsplittable(field, params, start, i, "unclosed double quote")
+                i = closed
             elif char == "\\":
                 if i + 1 >= n:
-                    raise SparkConfError(
-                        "sparkSubmitParameters", params[start:], "ends with a lone backslash"
-                    )
+                    raise _unsplittable(field, params, start, i, "ends with a lone backslash")
                 word.append(params[i + 1])
                 i += 2
             else:
@@ -108,7 +111,8 @@ def tokenize(params: str) -> list[Token]:
     return tokens
 
 
-def _read_double_quoted(params: str, i: int, word: list[str], start: int) -> int:
+def _read_double_quoted(params: str, i: int, word: list[str]) -> int:
+    """Read up to the closing quote; return the index after it, or -1 when there is none."""
     n = len(params)
     while i < n:
         char = params[i]
@@ -121,7 +125,43 @@ def _read_double_quoted(params: str, i: int, word: list[str], start: int) -> int
             continue
         word.append(char)
         i += 1
-    raise SparkConfError("sparkSubmitParameters", params[start:], "unclosed double quote")
+    return -1
+
+
+def _unsplittable(field: str, params: str, start: int, at: int, problem: str) -> SparkConfError:
+    """The error for a word that cannot be split, showing it only up to the trouble at ``at``.
+
+    What follows an unclosed quote can be the rest of the string, secrets of later ``--conf``
+    values included: it must not reach the error, the audit or the log.
+    """
+    shown = params[start : at + 1]
+    if is_secret_key(shown):
+        shown = REDACTED
+    elif len(shown) > 80:
+        shown = "…" + shown[-79:]
+    return SparkConfError(field, shown, f"{problem} (at offset {at})")
+
+
+def loose_settings(
+    job_driver: Mapping[str, Any], configuration_overrides: Mapping[str, Any] | None
+) -> list[tuple[str, str]]:
+    """Every ``key=value`` word of a request whose conf cannot be read, quotes or not (best effort).
+
+    For masking secrets only: a conf that fails to parse may still hold them.
+    """
+    found: list[tuple[str, str]] = []
+    for spec in job_driver.values() if isinstance(job_driver, Mapping) else ():
+        for text in spec.values() if isinstance(spec, Mapping) else ():
+            if isinstance(text, str):
+                found += _LOOSE_SETTING.findall(text)
+    for classification in (configuration_overrides or {}).get("applicationConfiguration") or []:
+        properties = classification.get("properties") if isinstance(classification, Mapping) else None
+        if isinstance(properties, Mapping):
+            found += [(str(key), str(value)) for key, value in properties.items()]
+    return found
+
+
+_LOOSE_SETTING = re.compile(r"""([^\s='"]+)=['"]?([^\s'"]+)""")
 
 
 @dataclass(frozen=True)
@@ -197,7 +237,7 @@ def read_job_conf(
     spec = job_driver[driver] or {}
     params = spec.get(params_field) or ""
     if not isinstance(params, str):
-        raise SparkConfError(f"{driver}.{params_field}", params, "must be a string")
+        raise SparkConfError(f"{driver}.{params_field}", type(params).__name__, "must be a string")
     defaults = spark_defaults_of(configuration_overrides)
 
     settings: dict[str, ConfSetting] = {
@@ -227,7 +267,7 @@ def _settings_from_params(params: str, params_field: str) -> Mapping[str, ConfSe
     """The settings of a parameters string (read-only: cached, as a submission parses it several times)."""
     from_conf: dict[str, ConfSetting] = {}
     from_flags: dict[str, ConfSetting] = {}
-    for option, value, outer in _options(tokenize(params), params_field):
+    for option, value, outer in _options(tokenize(params, params_field), params_field):
         if option in _CONF_FLAGS:
             key, sep, conf_value = value.text.partition("=")
             if not sep or not key:

@@ -165,6 +165,45 @@ def test_secrets_never_reach_xcom_or_logs(
     assert SECRET in submitted(mock_submit)[3]["sparkSubmitJobDriver"]["sparkSubmitParameters"]
 
 
+@pytest.mark.parametrize("dry_run", [True, False])
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_secrets_after_an_unclosed_quote_never_reach_xcom_logs_or_the_error(
+    mock_submit: mock.MagicMock,
+    dry_run: bool,
+    store_path: Path,
+    task_context: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The parameters cannot be split: the error shows the word only up to the stray quote, and
+    the secret is still registered with Airflow's masker (the UI's rendered fields use it)."""
+    from airflow.sdk._shared.secrets_masker import redact
+
+    secret = f"{SECRET}-{dry_run}-unclosed"  # not registered by another test
+    params = f"--conf spark.app.name='daily load --conf spark.hadoop.fs.s3a.secret.key={secret}"
+    assert secret in str(redact(params))
+    job = {
+        **JOB,
+        "job_driver": {
+            "sparkSubmitJobDriver": {"entryPoint": "s3://j/l.py", "sparkSubmitParameters": params}
+        },
+    }
+    op = EmrContainerOperator(task_id="sized", dry_run=dry_run, **job)
+
+    if dry_run:  # reported, and the job goes out as written (Spark will tell the user too)
+        op.execute(task_context)
+        reason = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["reason"]
+        assert "spark.app.name='" in reason and "unclosed single quote (at offset 22)" in reason
+    else:  # the user's own mistake, when sizing would rewrite it
+        with pytest.raises(SizingConfigError) as raised:
+            op.execute(task_context)
+        assert "unclosed single quote" in str(raised.value) and secret not in str(raised.value)
+    task_log = "".join(capfd.readouterr())
+    assert "unclosed single quote" in task_log or not dry_run  # captured: the check can fail
+    assert secret not in task_log
+    assert secret not in json.dumps(task_context["ti"].xcoms)
+    assert secret not in str(redact(params))
+
+
 def test_keeps_every_parent_argument_and_template_field() -> None:
     op = EmrContainerOperator(task_id="t", deferrable=True, poll_interval=7, tags={"team": "dw"}, **JOB)
 

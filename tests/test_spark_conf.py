@@ -496,6 +496,21 @@ def test_overhead_rule_property(heap: int, factor: str | None, python: bool) -> 
     assert size.pod_memory_mib == heap + size.overhead_mib
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("--conf a='b --conf x.password=hunter2", "a='"),
+        ('--conf "a=b --conf x.token=hunter2', '"'),
+        ("--conf x.secret.key=hun'ter2 --conf a=b", "***"),  # the stray quote sits in a secret
+    ],
+)
+def test_an_unsplittable_word_is_shown_only_up_to_the_trouble(text: str, shown: str) -> None:
+    with pytest.raises(SparkConfError) as raised:
+        tokenize(text, "sparkSqlParameters")
+    assert raised.value.field == "sparkSqlParameters" and raised.value.value == shown
+    assert "hunter2" not in str(raised.value) and "hun" not in str(raised.value.value)
+
+
 def test_a_trailing_backslash_is_an_error_as_in_shlex() -> None:
     with pytest.raises(ValueError):
         shlex.split("--conf a=b \\")

@@ -437,13 +437,13 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
     def _mask_secrets(self) -> None:
         """Register secret-looking Spark conf values with Airflow's log masker."""
         from airflow_emr_sizing.audit import is_secret_key
-        from airflow_emr_sizing.spark_conf import read_job_conf
+        from airflow_emr_sizing.spark_conf import loose_settings, read_job_conf
 
         try:
-            conf = read_job_conf(self.job_driver, self.configuration_overrides)
-        except Exception:
-            return
-        for key, value in conf.effective.items():
+            settings = read_job_conf(self.job_driver, self.configuration_overrides).effective.items()
+        except Exception:  # a conf that cannot be read may still hold secrets: find what we can
+            settings = loose_settings(self.job_driver, self.configuration_overrides)
+        for key, value in settings:
             if is_secret_key(key) and value:
                 mask_secret(value)
 
