@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -178,7 +179,7 @@ def test_secrets_after_an_unclosed_quote_never_reach_xcom_logs_or_the_error(
     the secret is still registered with Airflow's masker (the UI's rendered fields use it)."""
     from airflow.sdk._shared.secrets_masker import redact
 
-    secret = f"{SECRET}-{dry_run}-unclosed"  # not registered by another test
+    secret = f"unclosed-{uuid.uuid4().hex}"  # registered by no other test
     params = f"--conf spark.app.name='daily load --conf spark.hadoop.fs.s3a.secret.key={secret}"
     assert secret in str(redact(params))
     job = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
@@ -439,6 +439,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.audit import is_secret_key
         from airflow_emr_sizing.spark_conf import loose_settings, read_job_conf
 
+        settings: Iterable[tuple[str, str]]
         try:
             settings = read_job_conf(self.job_driver, self.configuration_overrides).effective.items()
         except Exception:  # a conf that cannot be read may still hold secrets: find what we can
