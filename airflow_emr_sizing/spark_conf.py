@@ -54,8 +54,8 @@ FLAG_KEYS: dict[str, str] = {
     "--driver-cores": "spark.driver.cores",
 }
 _CONF_FLAGS = ("--conf", "-c")
-#: spark-submit options that take no value (everything else starting with ``--`` takes one).
-_SWITCHES = frozenset({"--verbose", "-v", "--supervise", "--help", "-h", "--version"})
+#: spark-submit options that take no value (every other option takes one), and spark-sql's.
+_SWITCHES = frozenset({"--verbose", "-v", "--supervise", "--help", "-h", "--version", "-S", "--silent"})
 _SPARK_DEFAULTS = "spark-defaults"
 _MIN_OVERHEAD_MIB = 384
 #: shlex's whitespace (str.isspace() would also split on e.g. a no-break space, which shlex keeps).

@@ -518,6 +518,14 @@ def test_a_trailing_backslash_is_an_error_as_in_shlex() -> None:
         tokenize("--conf a=b \\")
 
 
+@pytest.mark.parametrize("switch", ["-S", "--silent", "--verbose", "-v"])
+def test_a_spark_sql_switch_takes_no_value(switch: str) -> None:
+    """spark-sql's CLI takes ``-S``/``--silent`` alone: the ``--conf`` after it is Spark's."""
+    driver = {"sparkSqlJobDriver": {"sparkSqlParameters": f"{switch} --conf spark.executor.memory=8g"}}
+
+    assert read_job_conf(driver, None).get("spark.executor.memory") == "8g"
+
+
 def test_options_that_take_a_value_do_not_swallow_the_next_conf() -> None:
     conf = read_job_conf(
         {"sparkSubmitJobDriver": {"entryPoint": "x.jar", "sparkSubmitParameters": "--status x --conf a=b"}},
