@@ -47,10 +47,11 @@ _META = {"pk": "#meta", "sk": "#schema"}
 _MAPPING_SK = "#signature"
 _JOB_SK = "#job"
 _LOWEST_RUN_SK, _HIGHEST_RUN_SK = "0", "9~"  # every run sk sorts between; "#..." items do not
+#: Every optional field of an observation, by how it is stored (a test checks none is missing).
 _INTEGERS = ("day_of_week", "hour", "pod_memory_mib", "heap_mib", "executors", "peak_pod_memory_mib",
-             "peak_heap_mib")  # fmt: skip
-_FLOATS = ("request_cores", "duration_s", "cpu_used_cores_p90")
-_STRINGS = ("resource_spec", "failure_reason")
+             "peak_heap_mib", "predicted_peak_mib")  # fmt: skip
+_FLOATS = ("request_cores", "duration_s", "cpu_used_cores_p90", "predicted_drift")
+_STRINGS = ("resource_spec", "failure_reason", "predicted_level")
 _ready: set[tuple[str | None, str]] = set()
 _ready_lock = threading.Lock()
 
@@ -407,6 +408,7 @@ def _observation_of(item: dict[str, Any]) -> Observation:
             value = item.get(name)
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{name}={value!r}")
+        fields |= {name: item[name] for name in _STRINGS if item.get(name) is not None}
         for name in ("oom", "holiday"):
             if item.get(name) is not None and not isinstance(item[name], bool):
                 raise ValueError(f"{name}={item[name]!r}")
@@ -416,10 +418,8 @@ def _observation_of(item: dict[str, Any]) -> Observation:
             app_name=str(item["app_name"]),
             started_at=datetime.fromisoformat(str(item["started_at"])),
             holiday=item.get("holiday"),
-            resource_spec=item.get("resource_spec"),
             state=str(item.get("state", "COMPLETED")),
             oom=bool(item.get("oom", False)),
-            failure_reason=item.get("failure_reason"),
             source=str(item.get("source", "outcome")),
             **fields,
         )

@@ -68,17 +68,17 @@ observations = sa.Table(
     sa.Column("oom", sa.Boolean, nullable=False),
     sa.Column("pod_memory_mib", sa.Integer),
     sa.Column("heap_mib", sa.Integer),
-    sa.Column("request_cores", sa.Float),
+    sa.Column("request_cores", sa.Double),
     sa.Column("executors", sa.Integer),
-    sa.Column("duration_s", sa.Float),
+    sa.Column("duration_s", sa.Double),
     sa.Column("peak_pod_memory_mib", sa.Integer),
     sa.Column("peak_heap_mib", sa.Integer),
-    sa.Column("cpu_used_cores_p90", sa.Float),
+    sa.Column("cpu_used_cores_p90", sa.Double),
     sa.Column("failure_reason", sa.Text),
     sa.Column("source", sa.String(32), nullable=False),
     sa.Column("predicted_peak_mib", sa.Integer),
     sa.Column("predicted_level", sa.String(32)),
-    sa.Column("predicted_drift", sa.Float),
+    sa.Column("predicted_drift", sa.Double),
     # Digests of app_name and resource_spec, for the indexes: the names themselves are free text
     # of any length, and a B-tree entry is not (PostgreSQL refuses entries over ~2.7 kB).
     sa.Column("app_key", sa.String(32), nullable=False),
@@ -102,11 +102,22 @@ class Migration:
     apply: Callable[[sa.Connection], None]
 
 
+def _double_precision_floats(conn: sa.Connection) -> None:
+    # MySQL's FLOAT is 4 bytes (0.0123456789 came back as 0.0123457); elsewhere it was 8 already
+    if conn.dialect.name in ("mysql", "mariadb"):
+        doubles = [c.name for c in observations.columns if isinstance(c.type, sa.Double)]
+        conn.execute(
+            sa.text(f"ALTER TABLE {observations.name} " + ", ".join(f"MODIFY {c} DOUBLE" for c in doubles))
+        )
+
+
 #: The schema's versions after the first, in order. A fresh database is created whole at
 #: :data:`SCHEMA_VERSION`; an older one gets every step above its version, in one transaction
 #: (PostgreSQL and SQLite roll DDL back; MySQL commits DDL as it goes) under a schema lock.
-MIGRATIONS: tuple[Migration, ...] = ()
-#: Version 1 is the schema above; each step of :data:`MIGRATIONS` adds one.
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "float columns in double precision on MySQL", _double_precision_floats),
+)
+#: The schema above is this version: the first was 1, and each step of :data:`MIGRATIONS` adds one.
 SCHEMA_VERSION = max([1, *(m.version for m in MIGRATIONS)])
 
 _engines: dict[str, Engine] = {}

@@ -32,9 +32,33 @@ def stored_version(url: str) -> int:
         return int(conn.exec_driver_sql(sql_store._SCHEMA_VERSION_SQL).scalar_one())
 
 
-def test_a_v1_database_is_upgraded_step_by_step(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def as_version_1(url: str) -> None:
+    """Turn a store made by this package back into what version 1 made (its floats were FLOAT)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        if conn.dialect.name in ("mysql", "mariadb"):
+            conn.execute(sa.text("ALTER TABLE emr_sizing_observations MODIFY predicted_drift FLOAT"))
+        conn.execute(sa.text("UPDATE emr_sizing_meta SET value = '1' WHERE name = 'schema_version'"))
+    sql_store._schema_ready.clear()  # as a new worker process would see it
+
+
+def test_a_version_1_store_keeps_its_floats_exact_once_upgraded(url: str) -> None:
+    SqlStore(url)
+    as_version_1(url)
+
+    store = SqlStore(url)
+    store.record(
+        Observation("jr-1", "s1-aaa", "app", T0, predicted_drift=-0.0123456789, duration_s=1234.56789)
+    )
+
+    assert stored_version(url) == sql_store.SCHEMA_VERSION == 2
+    ((drift, duration),) = [(o.predicted_drift, o.duration_s) for o in store.history("s1-aaa")]
+    assert (drift, duration) == (-0.0123456789, 1234.56789)
+
+
+def test_an_old_database_is_upgraded_step_by_step(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     SqlStore(url).record(Observation("jr-1", "s1-aaa", "app", T0, peak_pod_memory_mib=3000))
-    assert stored_version(url) == 1
+    as_version_1(url)
 
     def add_notes(conn: sa.Connection) -> None:  # what a real v2 step looks like
         conn.execute(sa.text("ALTER TABLE emr_sizing_observations ADD COLUMN notes TEXT"))
@@ -42,14 +66,17 @@ def test_a_v1_database_is_upgraded_step_by_step(url: str, monkeypatch: pytest.Mo
     def add_index(conn: sa.Connection) -> None:
         conn.execute(sa.text("CREATE INDEX ix_emr_sizing_test_notes ON emr_sizing_observations (state)"))
 
-    steps = (Migration(3, "index the state", add_index), Migration(2, "notes", add_notes))
+    steps = (
+        *sql_store.MIGRATIONS,
+        Migration(4, "index the state", add_index),
+        Migration(3, "notes", add_notes),
+    )
     monkeypatch.setattr(sql_store, "MIGRATIONS", steps)
-    monkeypatch.setattr(sql_store, "SCHEMA_VERSION", 3)
-    sql_store._schema_ready.clear()  # as a new worker process would
+    monkeypatch.setattr(sql_store, "SCHEMA_VERSION", 4)
 
     store = SqlStore(url)
 
-    assert stored_version(url) == 3
+    assert stored_version(url) == 4
     inspector = sa.inspect(sa.create_engine(url, poolclass=sa.pool.NullPool))
     assert "notes" in {c["name"] for c in inspector.get_columns("emr_sizing_observations")}
     assert "ix_emr_sizing_test_notes" in {i["name"] for i in inspector.get_indexes("emr_sizing_observations")}
@@ -65,14 +92,15 @@ def test_a_failing_upgrade_leaves_the_database_as_it_was(url: str, monkeypatch: 
         conn.execute(sa.text("ALTER TABLE emr_sizing_observations ADD COLUMN notes TEXT"))
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(sql_store, "MIGRATIONS", (Migration(2, "breaks", add_then_fail),))
-    monkeypatch.setattr(sql_store, "SCHEMA_VERSION", 2)
+    version = sql_store.SCHEMA_VERSION
+    monkeypatch.setattr(sql_store, "MIGRATIONS", (Migration(version + 1, "breaks", add_then_fail),))
+    monkeypatch.setattr(sql_store, "SCHEMA_VERSION", version + 1)
     sql_store._schema_ready.clear()
 
     with pytest.raises(StoreError, match="disk full"):
         SqlStore(url)
 
-    assert stored_version(url) == 1
+    assert stored_version(url) == version
     inspector = sa.inspect(sa.create_engine(url, poolclass=sa.pool.NullPool))
     assert "notes" not in {c["name"] for c in inspector.get_columns("emr_sizing_observations")}
 
@@ -84,7 +112,7 @@ def test_a_newer_schema_is_refused_with_both_versions(url: str) -> None:
         conn.execute(sa.text("UPDATE emr_sizing_meta SET value = '7' WHERE name = 'schema_version'"))
     sql_store._schema_ready.clear()
 
-    with pytest.raises(StoreError, match=r"schema version 7, newer than this package understands \(1\)"):
+    with pytest.raises(StoreError, match=r"schema version 7, newer than this package understands \(2\)"):
         SqlStore(url)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import sqlite3
 from collections.abc import Callable
@@ -84,6 +85,47 @@ def test_signature_mapping_is_kept_once(make_store: Callable[[], MetricsStore]) 
     assert record is not None
     assert (record.key, record.app_name, record.format_version) == (signature.key, "dw-blog-load", 1)
     assert store.lookup_signature("s1-unknown") is None
+
+
+def test_every_field_is_read_back_as_it_was_recorded(make_store: Callable[[], MetricsStore]) -> None:
+    """Each field set to a value of its own, none a default: a backend that drops or rounds one
+    fails here (the recommender learns its margin from the predicted_* fields)."""
+    store = make_store()
+    recorded = Observation(
+        job_id="jr-1",
+        signature_hash="s1-aaa",
+        app_name="app",
+        started_at=datetime(2026, 3, 1, 5, 6, 7, 890123, tzinfo=timezone.utc),
+        day_of_week=3,
+        hour=5,
+        holiday=True,
+        resource_spec="dra-off-exec-10",
+        state="FAILED",
+        oom=True,
+        pod_memory_mib=9011,
+        heap_mib=8192,
+        request_cores=3.75,
+        executors=10,
+        duration_s=1234.567891,
+        peak_pod_memory_mib=9100,
+        peak_heap_mib=7000,
+        cpu_used_cores_p90=2.123456789,
+        failure_reason="exit code 137",
+        source="eventlog",
+        predicted_peak_mib=8800,
+        predicted_level="hour+daytype",
+        predicted_drift=-0.0123456789,
+    )
+    defaults = Observation(job_id="", signature_hash="", app_name="", started_at=T0)
+    assert all(
+        getattr(recorded, f.name) != getattr(defaults, f.name) for f in dataclasses.fields(Observation)
+    )
+    store.record(recorded)
+
+    (back,) = store.history("s1-aaa")
+
+    assert back == recorded
+    assert store.app_history("app", resource_spec="dra-off-exec-10") == [recorded]
 
 
 def test_hostile_strings_are_stored_as_data(make_store: Callable[[], MetricsStore]) -> None:
