@@ -145,6 +145,13 @@ def gather_usage(
         if summary is not None:
             observation = _with_event_log(observation, summary)
             report.sources.append("eventlog")
+            if outcome.oom and not summary.oom and not summary.in_progress:
+                # the whole log saw every executor loss and task failure: the text meant another OOM
+                observation = dataclasses.replace(observation, oom=False)
+                report.warnings.append(
+                    "the failure reason mentions running out of memory, but no executor did in the "
+                    "event log (the driver, or a GPU?): not recorded as an executor OOM"
+                )
     prometheus = sources.prometheus()
     if prometheus is not None:
         end = finished_at or datetime.now(timezone.utc)

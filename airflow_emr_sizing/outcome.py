@@ -25,9 +25,18 @@ _OOM = re.compile(
 )
 
 
+#: A GPU's device memory (RAPIDS, CUDA): a bigger executor pod does not help.
+_GPU_OOM = re.compile(
+    r"Gpu\w*OOM|GPU OutOfMemory|GPU out of memory|CUDA out of memory|cuda\.OutOfMemoryError", re.IGNORECASE
+)
+
+
 def looks_like_oom(*texts: str | None) -> bool:
-    """Whether a failure text says an executor ran out of memory (JVM, container or YARN wording)."""
-    return any(text and _OOM.search(text) for text in texts)
+    """Whether a failure text says an executor ran out of memory (JVM, container or YARN wording).
+
+    A heuristic on free text: the event log, when read whole, has the last word (see ``collect``).
+    """
+    return any(text and _OOM.search(_GPU_OOM.sub("", text)) for text in texts)
 
 
 def observation_from_job_run(job_run: Mapping[str, Any], signature: Signature) -> Observation:

@@ -15,6 +15,7 @@ from test_operator_dag import RUN_AT, run, seed, sent_request
 
 from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
 from airflow_emr_sizing.collect import UsageSources, event_log_location, gather_usage, run_event_log_dir
+from airflow_emr_sizing.outcome import looks_like_oom
 from airflow_emr_sizing.signature import build_signature
 from airflow_emr_sizing.sql_store import SqlStore
 from airflow_emr_sizing.store import Observation
@@ -121,6 +122,45 @@ def test_an_oom_seen_only_in_the_event_log_is_recorded(tmp_path: Path) -> None:
         outcome(state="COMPLETED"), UsageSources(event_log=True), event_log=str(OOM_LOG)
     )
     assert observation.oom is True
+
+
+DRIVER_OOM = 'Exception in thread "main" java.lang.OutOfMemoryError: Java heap space'
+
+
+def test_an_oom_the_whole_event_log_does_not_show_is_not_an_executors(tmp_path: Path) -> None:
+    """The failure text is a guess; a complete log saw every executor loss and task failure."""
+    shutil.copy(SHARED_LOG, tmp_path / SHARED_LOG.name)
+    driver_oom = outcome(state="FAILED", oom=True, failure_reason=DRIVER_OOM)
+
+    observation, report = gather_usage(driver_oom, UsageSources(event_log=True), event_log=str(tmp_path))
+
+    assert observation.oom is False and observation.failure_reason == DRIVER_OOM
+    assert any("no executor did in the event log" in w for w in report.warnings)
+
+
+def test_an_oom_stays_when_the_event_log_was_cut_short(tmp_path: Path) -> None:
+    """A driver killed mid-run leaves a log in progress: it may not have seen the executor OOM."""
+    (tmp_path / "app-1.inprogress").write_bytes(SHARED_LOG.read_bytes()[:-500])
+    oom = outcome(state="FAILED", oom=True, failure_reason="exit code 137")
+
+    observation, _ = gather_usage(
+        oom, UsageSources(event_log=True, event_log_attempts=1), event_log=str(tmp_path)
+    )
+
+    assert observation.oom is True
+
+
+@pytest.mark.parametrize(
+    ("reason", "oom"),
+    [
+        ("com.nvidia.spark.rapids.jni.GpuSplitAndRetryOOM: GPU OutOfMemory: could not split inputs", False),
+        ("torch.cuda.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", False),
+        ("ExecutorLostFailure (executor 3 exited): exit code 137 (possible container OOM)", True),
+        ("GpuRetryOOM on executor 2; executor 5: java.lang.OutOfMemoryError: Java heap space", True),
+    ],
+)
+def test_a_gpu_out_of_memory_text_is_not_an_executor_oom(reason: str, oom: bool) -> None:
+    assert looks_like_oom(reason) is oom
 
 
 # -- the operator, for real: dag.test() with EMR and S3 served by moto ------------------------------
