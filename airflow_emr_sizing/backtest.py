@@ -78,15 +78,16 @@ class HistoryRun:
         oom = data.get("oom", False)
         if not isinstance(oom, bool):
             raise ValueError(f"oom is not true or false: {oom!r}")
-        executors = data.get("executors")
         run = cls(
             run_id=data["run_id"],
             app_name=data["app_name"],
             started_at=started,
             spark_conf=conf,
-            executors=_optional(int, executors, "executors", zero=True)
-            or int(conf.get("spark.executor.instances") or 1),
-            duration_s=_optional(float, data.get("duration_s"), "duration_s", zero=True) or 3600.0,
+            executors=_or(
+                _optional(int, data.get("executors"), "executors", zero=True),
+                int(conf.get("spark.executor.instances") or 1),
+            ),
+            duration_s=_or(_optional(float, data.get("duration_s"), "duration_s", zero=True), 3600.0),
             peak_pod_memory_mib=_optional(int, data.get("peak_pod_memory_mib"), "peak_pod_memory_mib"),
             peak_heap_mib=_optional(int, data.get("peak_heap_mib"), "peak_heap_mib"),
             cpu_used_cores_p90=_optional(
@@ -111,6 +112,11 @@ class HistoryRun:
             },
         )
         return executor_size(conf)
+
+
+def _or(value: Any, default: Any) -> Any:
+    """``value`` unless absent (a given zero is kept: a local-mode run has no executor pods)."""
+    return default if value is None else value
 
 
 def _optional(kind: type[Any], value: Any, name: str, *, zero: bool = False) -> Any:
@@ -190,11 +196,15 @@ class RunOutcome:
 
     @property
     def under_provisioned(self) -> bool:
-        """The run's need exceeded the size it would have had (recommended, or its own if none)."""
+        """The run's need exceeded the size it would have had (recommended, or its own if none).
+
+        A run that OOMed as configured needed more than its configured size, whatever peak was
+        measured: the spike that killed an executor is never sampled.
+        """
         peak = self.run.peak_pod_memory_mib
-        if peak is None:
-            return self.recommendation is None and self.run.oom
-        return self.pod_memory_mib < peak
+        if self.run.oom and self.pod_memory_mib <= self.configured.pod_memory_mib:
+            return True
+        return peak is not None and self.pod_memory_mib < peak
 
     def to_json(self) -> dict[str, Any]:
         return {
