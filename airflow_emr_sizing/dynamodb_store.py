@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from airflow_emr_sizing.exceptions import StoreError
+from airflow_emr_sizing.exceptions import SizingConfigError, StoreError
+from airflow_emr_sizing.settings import parse_bool
 from airflow_emr_sizing.store import Observation, SignatureRecord, utc
 
 if TYPE_CHECKING:
@@ -109,12 +111,21 @@ class DynamoDBStore:
             raise StoreError(
                 f"connection {conn.conn_id!r} is an aws connection without {TABLE_EXTRA!r} in its extra"
             )
-        return cls(
-            str(table),
-            aws_conn_id=conn.conn_id,
-            retention_days=float(extra.get("retention_days", default_retention_days or 0)),
-            create_table=bool(extra.get("create_table", True)),
-        )
+        retention_days = extra.get("retention_days", default_retention_days or 0)
+        try:
+            days = float(retention_days)
+        except (TypeError, ValueError):
+            days = -1.0
+        if not 0 <= days < math.inf:
+            raise StoreError(
+                f"connection {conn.conn_id!r}: extra retention_days={retention_days!r} is not a "
+                "number of days (0 keeps runs forever)"
+            )
+        try:
+            create_table = parse_bool("create_table", extra.get("create_table", True))
+        except SizingConfigError as err:
+            raise StoreError(f"connection {conn.conn_id!r}: extra {err}") from err
+        return cls(str(table), aws_conn_id=conn.conn_id, retention_days=days, create_table=create_table)
 
     # -- schema --------------------------------------------------------------------------------
 

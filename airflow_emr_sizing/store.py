@@ -252,7 +252,7 @@ def open_store(conn_id: str | None = None, path: str | None = None) -> MetricsSt
 
     if conn_id:
         conn = _connection(conn_id)
-        if conn.conn_type == "aws":  # DynamoDB: the table is named in the connection's extra
+        if _is_dynamodb(conn):
             from airflow_emr_sizing.dynamodb_store import DynamoDBStore
             from airflow_emr_sizing.settings import load_settings
 
@@ -271,7 +271,7 @@ def sqlite_file(conn_id: str | None = None, path: str | None = None) -> str | No
     if not conn_id:
         return path
     conn = _connection(conn_id)
-    if conn.conn_type == "aws":
+    if _is_dynamodb(conn):
         return None
     import sqlalchemy as sa
 
@@ -279,6 +279,11 @@ def sqlite_file(conn_id: str | None = None, path: str | None = None) -> str | No
 
     url = sa.make_url(sql_url(conn))
     return url.database if url.get_backend_name() == "sqlite" else None
+
+
+def _is_dynamodb(conn: Any) -> bool:
+    """An ``aws`` connection names its table in its extra; a ``sqlalchemy_url`` extra wins on any type."""
+    return conn.conn_type == "aws" and not conn.extra_dejson.get("sqlalchemy_url")
 
 
 def _connection(conn_id: str) -> Any:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +15,8 @@ import pytest
 from airflow_emr_sizing import dynamodb_store
 from airflow_emr_sizing.dynamodb_store import DynamoDBStore
 from airflow_emr_sizing.exceptions import StoreError
-from airflow_emr_sizing.store import Observation, open_store
+from airflow_emr_sizing.sql_store import SqlStore
+from airflow_emr_sizing.store import Observation, open_store, sqlite_file
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -144,3 +147,45 @@ def test_an_aws_connection_without_a_table_is_a_clear_error(monkeypatch: pytest.
 def test_an_unknown_connection_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot read store connection 'no_such_conn'"):
         open_store("no_such_conn")
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"create_table": "maybe"}, "create_table='maybe': expected true or false"),
+        ({"retention_days": "two years"}, "retention_days='two years' is not a number of days"),
+        ({"retention_days": -1}, "retention_days=-1 is not a number of days"),
+    ],
+)
+def test_a_bad_connection_extra_is_a_store_error_naming_it(
+    extra: dict[str, Any], problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = {"emr_sizing_table": "t", "region_name": "us-east-1", **extra}
+    monkeypatch.setenv("AIRFLOW_CONN_SIZING_DDB", json.dumps({"conn_type": "aws", "extra": extra}))
+
+    with pytest.raises(StoreError, match=re.escape(f"connection 'sizing_ddb': extra {problem}")):
+        open_store("sizing_ddb")
+
+
+def test_create_table_false_as_a_string_is_false(
+    dynamodb_table: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = {
+        "emr_sizing_table": f"{dynamodb_table}-absent",
+        "region_name": "us-east-1",
+        "create_table": "false",
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SIZING_DDB", json.dumps({"conn_type": "aws", "extra": extra}))
+
+    with pytest.raises(StoreError, match="table does not exist"):
+        open_store("sizing_ddb")
+
+
+def test_a_sqlalchemy_url_wins_on_an_aws_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = {"sqlalchemy_url": f"sqlite:///{tmp_path / 'store.db'}"}
+    monkeypatch.setenv("AIRFLOW_CONN_SIZING_SQL", json.dumps({"conn_type": "aws", "extra": extra}))
+
+    store = open_store("sizing_sql")
+
+    assert isinstance(store, SqlStore)
+    assert sqlite_file("sizing_sql") == str(tmp_path / "store.db")
