@@ -52,7 +52,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         writes it into the request.
     :param dry_run: when true the request is submitted exactly as written; the recommendation is
         only reported (XCom and log). Defaults to ``[emr_sizing] dry_run`` (true).
-    :param timezone: IANA timezone of the signature's day and hour; defaults to the DAG's.
+    :param timezone: IANA timezone (or fixed offset such as ``+09:00``) of the signature's day and
+        hour; defaults to the DAG's.
     :param holiday_country: ``holidays`` country code for the holiday flag, e.g. ``"KR"``.
     :param holiday_subdivision: optional subdivision of that calendar.
     :param store_conn_id: Airflow connection of the metrics store; defaults to the embedded SQLite.
