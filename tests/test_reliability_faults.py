@@ -200,12 +200,17 @@ def test_postgres_slow_store_is_abandoned_at_the_timeout(
 def _bump_schema(kind: str, where: str) -> None:
     if kind == "dynamodb":
         store = open_store("sizing_store")
-        store._table.put_item(Item={"pk": "#meta", "sk": "#schema", "version": 2})  # type: ignore[attr-defined]
+        store._table.put_item(
+            Item={"pk": "#meta", "sk": "#schema", "version": dynamodb_store.SCHEMA_VERSION + 1}
+        )  # type: ignore[attr-defined]
         dynamodb_store._ready.clear()  # the next task is a new process: it checks again
         return
     engine = sa.create_engine(where, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE emr_sizing_meta SET value = '2' WHERE name = 'schema_version'"))
+        newer = str(sql_store.SCHEMA_VERSION + 1)
+        conn.execute(
+            sa.text("UPDATE emr_sizing_meta SET value = :v WHERE name = 'schema_version'"), {"v": newer}
+        )
     sql_store._schema_ready.clear()
 
 
