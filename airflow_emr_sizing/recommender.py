@@ -21,8 +21,9 @@ The policy, in the order it is applied:
    observed heap peaks when known, else the job's own ratio, keeping Spark's minimum overhead.
 5. **CPU** — the request follows the p90 of used cores with a margin, never above
    ``spark.executor.cores`` and never below a floor.
-6. **Bounds and node fit** — the user's bounds; when a node shape is given, the size is rounded
-   up so whole executors fill a node (nothing stranded), and never above what a node holds.
+6. **Bounds and node fit** — the user's bounds (a capped heap caps the overhead in proportion);
+   when a node shape is given, the size is rounded up so whole executors fill a node (nothing
+   stranded), and never above what a node holds (no recommendation when it cannot be cut to one).
 
 "No recommendation" is a value with a reason, not an exception.
 """
@@ -213,7 +214,7 @@ def recommend(context: RunContext, policy: Policy = Policy()) -> Recommendation 
     level, log_point, samples = _level(context, runs, policy)
     if level is None:
         if not oom_floor:
-            known = sum(1 for o in (*context.pool, *context.history) if o.peak_pod_memory_mib)
+            known = len({o.job_id for o in (*context.pool, *context.history) if o.peak_pod_memory_mib})
             reason = (
                 f"{known} past run(s) with known usage, none in the last {policy.lookback_days:g} days"
                 if known and not runs
@@ -243,9 +244,12 @@ def recommend(context: RunContext, policy: Policy = Policy()) -> Recommendation 
     heap, overhead, pod = _split(_round_up(target, _MEMORY_STEP_MIB), runs, context, policy, basis)
     cores = _cores(runs, context, policy, basis)
     if policy.node is not None:
-        heap, overhead, pod = _fit_node(
-            heap, overhead, pod, cores or context.current.request_cores, context, policy, basis
+        fitted = _fit_node(
+            heap, overhead, pod, cores or context.current.request_cores, oom_floor, context, policy, basis
         )
+        if isinstance(fitted, str):
+            return NoRecommendation(fitted, samples=len(samples))
+        heap, overhead, pod = fitted
     return Recommendation(heap, overhead, pod, cores, round(predicted), drift, basis)
 
 
@@ -260,7 +264,8 @@ class _Run(NamedTuple):
     log_peak: float | None
 
 
-_STARTED_AT = operator.attrgetter("started_at")
+#: Newest first, ties broken by job id as the stores do: the result must not depend on input order.
+_STARTED_AT = operator.attrgetter("started_at", "job_id")
 
 
 def _runs(context: RunContext, since: datetime, policy: Policy) -> list[_Run]:
@@ -453,7 +458,8 @@ def _spread(
     quantile where the data supports it (about ``2 / risk`` errors), else the larger of the
     highest quantile it supports and a normal tail fitted robustly (median, MAD) — one odd run
     must not dictate the spread for weeks. Before that, from how the level's own runs scatter,
-    with Student-t widening for small samples, capped by the default spread.
+    with Student-t widening for small samples, capped by the default spread, and never below the
+    level's own highest run.
     """
     if len(errors) < policy.min_errors:
         fallback = math.log1p(policy.fallback_spread)
@@ -461,8 +467,12 @@ def _spread(
             return fallback, {"spread": "default", "errors": len(errors)}
         deviations = [(r.log_peak or 0.0) - log_point for r in samples]
         scale = 1.4826 * weighted_quantile([abs(d) for d in deviations], [1.0] * len(deviations), 0.5)
+        if scale < 1e-6:  # most runs tie: their scatter says nothing about the tail
+            return fallback, {"spread": "default", "errors": len(errors)}
         n = len(samples)
         spread = min(_student_t(1 - policy.risk, n - 1) * scale * math.sqrt(1 + 1 / n), fallback)
+        # never below what the level's own runs needed: they are needs, not noise
+        spread = max(spread, *deviations)
         return spread, {
             "spread": round(math.expm1(spread), 4),
             "spread_from": "scatter",
@@ -535,35 +545,41 @@ def _split(
         ratio = current.overhead_mib / current.heap_mib if current.heap_mib else 0.1
         heap = math.floor(room / (1 + ratio))
     heap = max(min(heap, room - MIN_OVERHEAD_MIB), MIN_HEAP_MIB)
-    clamped: list[str] = []
-    if bounds.min_heap_mib is not None and heap < bounds.min_heap_mib:
-        heap, clamped = bounds.min_heap_mib, [*clamped, "min_executor_memory"]
-    if bounds.max_heap_mib is not None and heap > bounds.max_heap_mib:
-        heap, clamped = bounds.max_heap_mib, [*clamped, "max_executor_memory"]
-    if clamped:
-        basis["clamped"] = clamped
-        room = max(room, heap + MIN_OVERHEAD_MIB) if "min_executor_memory" in clamped else room
     overhead = max(room - heap, MIN_OVERHEAD_MIB)
+    if bounds.min_heap_mib is not None and heap < bounds.min_heap_mib:
+        heap, overhead = bounds.min_heap_mib, max(room - bounds.min_heap_mib, MIN_OVERHEAD_MIB)
+        basis["clamped"] = ["min_executor_memory"]
+    elif bounds.max_heap_mib is not None and heap > bounds.max_heap_mib:
+        # the overhead shrinks with the heap: the bound caps the pod, and an OOM cannot grow it
+        overhead = max(math.floor(overhead * bounds.max_heap_mib / heap), MIN_OVERHEAD_MIB)
+        heap = bounds.max_heap_mib
+        basis["clamped"] = ["max_executor_memory"]
     return heap, overhead, heap + overhead + extras
 
 
 def _cores(runs: Sequence[_Run], context: RunContext, policy: Policy, basis: dict[str, Any]) -> float | None:
     """The CPU request, in whole millicores (what Kubernetes keeps), within floor and ceiling."""
     used = [r.o.cpu_used_cores_p90 for r in runs if r.o.cpu_used_cores_p90 is not None]
-    if len(used) < policy.min_samples:
-        return None
-    bounds = context.bounds
-    wanted = weighted_quantile(used, [1.0] * len(used), policy.cpu_quantile) * (1 + policy.cpu_margin)
-    floor = bounds.min_cores if bounds.min_cores is not None else policy.min_cores
-    current = context.current
+    bounds, current, node = context.bounds, context.current, policy.node
     ceiling = min(
         float(current.cores),
         bounds.max_cores if bounds.max_cores is not None else math.inf,
         current.limit_cores if current.limit_cores is not None else math.inf,
+        node.allocatable_cores if node is not None else math.inf,
     )
+    if len(used) < policy.min_samples:
+        # nothing to follow: the request stays as written, unless the user's bounds exclude it
+        low = bounds.min_cores if bounds.min_cores is not None else 0.0
+        high = bounds.max_cores if bounds.max_cores is not None else math.inf
+        if low <= current.request_cores <= high:
+            return None
+        wanted, floor = min(max(current.request_cores, low), high), low
+    else:
+        wanted = weighted_quantile(used, [1.0] * len(used), policy.cpu_quantile) * (1 + policy.cpu_margin)
+        floor = bounds.min_cores if bounds.min_cores is not None else policy.min_cores
+        basis["cpu_samples"] = len(used)
     millis = math.ceil(wanted / _CPU_STEP) * round(_CPU_STEP * 1000)
     millis = min(max(millis, math.ceil(floor * 1000)), math.floor(ceiling * 1000))
-    basis["cpu_samples"] = len(used)
     return max(millis, 1) / 1000
 
 
@@ -572,21 +588,35 @@ def _fit_node(
     overhead: int,
     pod: int,
     cores: float,
+    oom_floor: int,
     context: RunContext,
     policy: Policy,
     basis: dict[str, Any],
-) -> tuple[int, int, int]:
-    """Grow the pod so whole executors fill a node (nothing stranded); never beyond one node."""
+) -> tuple[int, int, int] | str:
+    """Grow the pod so whole executors fill a node (nothing stranded); never beyond one node.
+
+    A pod bigger than a node is cut to one (heap first, then overhead): it could never be
+    scheduled. Returns why no size fits a node when even that cannot be done within the bounds
+    and above a size that OOMed; the job then runs as written.
+    """
     node = policy.node
     assert node is not None
+    if cores > node.allocatable_cores:
+        return f"the CPU request ({cores:g}) is above a node's {node.allocatable_cores:g} cores"
+    if pod > node.allocatable_memory_mib:
+        excess = pod - node.allocatable_memory_mib
+        heap_cut = min(excess, max(heap - max(MIN_HEAP_MIB, context.bounds.min_heap_mib or 0), 0))
+        overhead_cut = min(excess - heap_cut, max(overhead - MIN_OVERHEAD_MIB, 0))
+        if heap_cut + overhead_cut < excess or pod - excess < oom_floor:
+            return (
+                f"an executor needs {max(pod - heap_cut - overhead_cut, oom_floor)} MiB within its "
+                f"bounds and past OOMs, more than a node's {node.allocatable_memory_mib} MiB"
+            )
+        basis["node_fit"] = {"node": node.name, "executors_per_node": 1, "capped_to_node": True}
+        return heap - heap_cut, overhead - overhead_cut, pod - excess
     by_memory = node.allocatable_memory_mib // pod
     by_cpu = int(node.allocatable_cores // cores) if cores else by_memory
     per_node = min(by_memory, by_cpu)
-    if per_node < 1:
-        heap = max(heap - (pod - node.allocatable_memory_mib), MIN_HEAP_MIB)
-        pod = heap + overhead + context.current.off_heap_mib + context.current.pyspark_mib
-        basis["node_fit"] = {"node": node.name, "executors_per_node": 1, "capped_to_node": True}
-        return heap, overhead, pod
     filled = node.allocatable_memory_mib // per_node
     grow = min(filled - pod, int(pod * policy.node_fit_max_growth))
     bounded_heap = heap + grow

@@ -431,3 +431,124 @@ def test_node_fit_never_exceeds_a_node() -> None:
 
     assert isinstance(result, Recommendation)
     assert result.pod_memory_mib <= 8_000
+
+
+# --- guarantees under every combination (found by an independent review) -------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    peaks=st.lists(st.integers(300, 40_000), min_size=3, max_size=5),  # within the 6-week lookback
+    oom_at=st.one_of(st.none(), st.integers(1_000, 30_000)),
+    low=st.one_of(st.none(), st.integers(450, 20_000)),
+    high=st.one_of(st.none(), st.integers(450, 30_000)),
+    cpu=st.one_of(st.none(), st.floats(0.1, 12)),
+    request=st.floats(0.5, 12),
+    pyspark=st.sampled_from([0, 2048, 6144]),
+    node_memory=st.integers(4_000, 64_000),
+    node_cores=st.floats(2, 16),
+)
+def test_node_fit_keeps_every_guarantee_or_declines(
+    peaks: list[int],
+    oom_at: int | None,
+    low: int | None,
+    high: int | None,
+    cpu: float | None,
+    request: float,
+    pyspark: int,
+    node_memory: int,
+    node_cores: float,
+) -> None:
+    if low is not None and high is not None and low > high:
+        low, high = high, low
+    current = ExecutorSize(8192, 819, 0, pyspark, 16, round(request, 3), 10)
+    history = [run(24 * 7 * (i + 2), peak, n=i, cpu=cpu) for i, peak in enumerate(peaks)]
+    if oom_at is not None:  # last Friday's run of this signature OOMed
+        history = [run(24 * 7, oom=True, pod=oom_at, n=99), *history]
+    node = NodeShape(node_memory, node_cores)
+
+    result = recommend(context(history, current=current, bounds=Bounds(low, high)), Policy(node=node))
+
+    if isinstance(result, NoRecommendation):
+        assert "node" in result.reason
+        return
+    cores = result.executor_request_cores or current.request_cores
+    assert result.pod_memory_mib <= node_memory and cores <= node_cores
+    assert result.pod_memory_mib == result.executor_memory_mib + result.executor_memory_overhead_mib + pyspark
+    assert low is None or result.executor_memory_mib >= low
+    assert high is None or result.executor_memory_mib <= high
+    assert (
+        result.executor_memory_mib >= MIN_HEAP_MIB and result.executor_memory_overhead_mib >= MIN_OVERHEAD_MIB
+    )
+    if oom_at is not None and high is None:
+        assert result.pod_memory_mib > oom_at  # never again a size that OOMed
+
+
+def test_node_fit_never_raises_cpu_past_a_node_nor_inflates_memory() -> None:
+    """The review's case: a CPU-hungry job once grew to a whole node's memory and 8 of 7.5 cores."""
+    current = ExecutorSize(8192, 992, 0, 0, 8, 7.0, 10)
+    node = NodeShape(30_000, 7.5)
+
+    plain = recommend(context(weekly([8000] * 5, cpu=7.0), current=current))
+    result = recommend(context(weekly([8000] * 5, cpu=7.0), current=current), Policy(node=node))
+
+    assert isinstance(plain, Recommendation) and isinstance(result, Recommendation)
+    assert plain.executor_request_cores == 8.0 and result.executor_request_cores == 7.5
+    assert result.pod_memory_mib <= plain.pod_memory_mib * 1.25  # one per node: grown at most 25 %
+
+
+def test_cpu_bounds_hold_without_cpu_history() -> None:
+    capped = recommend(context(weekly([3000] * 5), bounds=Bounds(max_cores=1.0)))
+    raised = recommend(context(weekly([3000] * 5), bounds=Bounds(min_cores=0.5)))
+
+    assert isinstance(capped, Recommendation) and capped.executor_request_cores == 1.0
+    assert isinstance(raised, Recommendation) and raised.executor_request_cores is None  # 4 is within
+
+
+def test_max_executor_memory_caps_the_pod_and_ooms_do_not_grow_it() -> None:
+    """The bound is the heap's, and the overhead shrinks with it: an OOM cannot ratchet the pod."""
+    bounds = Bounds(max_heap_mib=4096)
+    first = recommend(context(weekly([14_000] * 5), bounds=bounds))
+    assert isinstance(first, Recommendation) and first.executor_memory_mib == 4096
+    history = weekly([14_000] * 5)
+    for i in range(3):  # each sized run OOMs at the capped size
+        history = [run(1 + i, oom=True, pod=first.pod_memory_mib, n=50 + i), *history]
+        again = recommend(context(history, bounds=bounds))
+        assert isinstance(again, Recommendation)
+        assert again.pod_memory_mib == first.pod_memory_mib
+
+    assert first.executor_memory_overhead_mib < 4096 * 0.5  # in the job's proportion, not the rest
+
+
+WEEKDAYS_AT_14 = [d for d in range(1, 15) if d % 7 not in (5, 6)]  # the last ten weekdays, 14:05
+
+
+@pytest.mark.parametrize("odd", [None, 0, 4, 9])
+def test_tied_peaks_do_not_collapse_the_spread(odd: int | None) -> None:
+    """Ten runs whose scatter is all ties (one odd run at most): it says nothing about the tail."""
+    peaks = [4500 if k == odd else 3000 for k in range(10)]
+    runs = [run(24 * day, peak, n=day) for day, peak in zip(WEEKDAYS_AT_14, peaks, strict=True)]
+
+    result = recommend(context(runs))
+
+    assert isinstance(result, Recommendation) and result.basis["samples"] == 10
+    assert result.pod_memory_mib >= max(peaks) and result.pod_memory_mib >= 3000 * 1.2
+
+
+def test_the_result_does_not_depend_on_the_order_of_runs_that_started_together() -> None:
+    """Two runs at one instant, where the drift window (newest 12 errors) cuts between them."""
+    pool = [run(24 * d + 1, 3600 if d < 7 else 2400, predicted=3000, n=d) for d in range(1, 12)]
+    pool += [run(24 * d + 1, 3000, predicted=3000, n=d) for d in range(13, 20)]
+    twins = [run(24 * 12 + 1, 3600, predicted=3000, n=100), run(24 * 12 + 1, 2400, predicted=3000, n=101)]
+
+    one, other = recommend(context([*pool, *twins])), recommend(context([*pool, *reversed(twins)]))
+
+    assert one == other
+
+
+def test_the_reason_counts_each_run_once() -> None:
+    old = weekly([3000] * 5)[2:]  # 3 to 5 weeks old: within the store's lookback, on both lists
+    result = recommend(context(old, history=old), Policy(lookback_days=7))
+
+    assert isinstance(result, NoRecommendation)
+    assert result.reason.startswith("3 past run(s)")
