@@ -36,13 +36,20 @@ __all__ = ["CollectionReport", "UsageSources", "event_log_location", "gather_usa
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
-def run_event_log_dir(base: str, dag_id: str, task_id: str, run_id: str, try_number: int | str) -> str:
-    """A run-unique event-log folder under ``base``: ``{base}/{dag}/{task}/{run}/{try}/``.
+def run_event_log_dir(
+    base: str, dag_id: str, task_id: str, run_id: str, try_number: int | str, map_index: int = -1
+) -> str:
+    """A run-unique event-log folder under ``base``: ``{base}/{dag}/{task}/{run}/{try}/``, with
+    ``{run}/{map_index}/{try}`` for a mapped task (its instances run side by side).
 
     Each part keeps only characters safe in S3 keys and paths (``:``, ``+``, spaces and slashes of
     run ids become ``_``), so the folder holds exactly this try's application log.
     """
-    parts = [_UNSAFE.sub("_", str(part)).strip("._") or "_" for part in (dag_id, task_id, run_id, try_number)]
+    mapped = (map_index,) if map_index >= 0 else ()
+    parts = [
+        _UNSAFE.sub("_", str(part)).strip("._") or "_"
+        for part in (dag_id, task_id, run_id, *mapped, try_number)
+    ]
     return base.rstrip("/") + "/" + "/".join(parts) + "/"
 
 

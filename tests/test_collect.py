@@ -39,6 +39,7 @@ def test_run_event_log_dir_is_unique_and_safe_for_s3_keys() -> None:
     got = run_event_log_dir("s3://b/logs/", "dw hourly", "load", "scheduled__2026-09-25T05:05:00+00:00", 2)
     assert got == "s3://b/logs/dw_hourly/load/scheduled__2026-09-25T05_05_00_00_00/2/"
     assert run_event_log_dir("s3://b", "../x", "t", "r/../../y", 1) == "s3://b/x/t/r_.._.._y/1/"
+    assert run_event_log_dir("s3://b", "d", "t", "r", 2, map_index=3) == "s3://b/d/t/r/3/2/"  # mapped
 
 
 def test_event_log_location_is_read_from_the_request_as_submitted() -> None:

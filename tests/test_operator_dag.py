@@ -172,16 +172,20 @@ def test_mapped_tasks_are_each_sized_by_their_own_signature(
         started = now.subtract(weeks=i + 1)
         store.record(Observation.of(posts, job_id=f"seed-{i}", started_at=started, peak_pod_memory_mib=peak))
 
-    result = run(dags.sized_mapped, moto_emr, virtual_cluster_id)
+    result = run(dags.sized_mapped, moto_emr, virtual_cluster_id, event_log_dir="s3://dw-emr-logs/ev")
 
     assert result.state == "success"
     assert result.task_states == {"load[0]": "success", "load[1]": "success"}
+    folders = set()
     for map_index, signature, sized in ((0, posts, True), (1, users, False)):
         audit = result.xcom("load", AUDIT_XCOM_KEY, map_index=map_index)
         job_id = result.xcom("load", map_index=map_index)
         sent = sent_request(moto_emr, job_id)
+        folders.add(sent.get("spark.eventLog.dir"))
+        assert sent.get("spark.eventLog.dir").endswith(f"/{map_index}/1/")  # each instance its own folder
         assert audit["signature"]["key"] == signature.key
         assert sent.get("spark.kubernetes.executor.label.emr-sizing-signature") == signature.hash
         assert (sent.get("spark.executor.memory") != "8g") is sized
         assert (audit["recommendation"] is not None) is sized
         assert [o.job_id for o in store.history(signature.hash) if o.job_id == job_id] == [job_id]
+    assert len(folders) == 2

@@ -607,6 +607,7 @@ def _run_event_log_dir(base: str, context: Context) -> str:
         str(getattr(ti, "task_id", None) or "task"),
         str(run_id),
         getattr(ti, "try_number", None) or 1,
+        map_index if isinstance(map_index := getattr(ti, "map_index", -1), int) else -1,
     )
 
 

@@ -76,6 +76,7 @@ with DAG(
         poll_interval=1,
         dry_run=False,
         holiday_country="KR",
+        event_log_dir=CONF.format("event_log_dir", ""),
     ).expand_kwargs(
         [
             {"name": "dw-posts-load", "job_driver": _driver("s3://dw-jobs/blog/posts.py", 10)},
