@@ -146,6 +146,14 @@ class SizingPlan:
     signature: Signature | None = None
     configured: ExecutorSize | None = None
 
+    def give_up(self, reason: str) -> None:
+        """Sizing cannot help this submission: it goes out exactly as written, and says why."""
+        self.audit.degraded = True
+        self.values = {}
+        self.audit.applied = False
+        self.audit.injected = {}
+        self.audit.reason = reason
+
     @property
     def degraded(self) -> bool:
         """Sizing gave up on trouble (store, conf, limits): the request goes out exactly as written."""
@@ -195,24 +203,16 @@ def plan_sizing(
     except SparkConfError as err:
         if not options.dry_run:
             raise
-        _give_up(plan, f"the job's Spark conf cannot be read: {err}")
+        plan.give_up(f"the job's Spark conf cannot be read: {err}")
     except SizingConfigError:
         raise
     except (StoreError, SizingRefused, TimeoutError) as err:
-        _give_up(plan, str(err))
+        plan.give_up(str(err))
     except Exception as err:
         # the operator's one warning names the error; the traceback is kept for debugging
         log.debug("Sizing failed unexpectedly; the job is submitted as written", exc_info=True)
-        _give_up(plan, f"sizing failed: {type(err).__name__}: {err}")
+        plan.give_up(f"sizing failed: {type(err).__name__}: {err}")
     return plan
-
-
-def _give_up(plan: SizingPlan, reason: str) -> None:
-    plan.audit.degraded = True
-    plan.values = {}
-    plan.audit.applied = False
-    plan.audit.injected = {}
-    plan.audit.reason = reason
 
 
 def _plan(

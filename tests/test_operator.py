@@ -222,6 +222,26 @@ def test_sizing_arguments_given_are_kept_together_for_rendering_at_execute() -> 
 
 
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_an_amazon_provider_that_builds_its_own_hook_gets_the_job_as_written(
+    mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]
+) -> None:
+    """Before amazon 9.7 the operator ignored aws_hook_class: sizes would be reported, not sent."""
+    seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
+    plain = submitted(mock_submit)
+    mock_submit.reset_mock()
+    op = EmrContainerOperator(task_id="sized", client_request_token="tok", dry_run=False, **JOB)
+    op.aws_hook_class = EmrContainerHook  # as such a provider builds it
+
+    op.execute(task_context)
+
+    assert submitted(mock_submit) == plain
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    assert audit["applied"] is False and audit["injected"] == {}
+    assert "apache-airflow-providers-amazon>=9.7" in audit["reason"]
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
 def test_a_dag_whose_start_date_has_a_fixed_offset_signs_in_that_offset(
     mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]
 ) -> None:

@@ -148,6 +148,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             for name, value in self.sizing.items()
         }
         settings = load_settings()
+        # amazon providers before 9.7 build their own hook, which would never apply the sizes
+        sizable = isinstance(self.hook, SizedEmrContainerHook)
         try:
             options = self._options(rendered, settings, context)
             sources = self._sources(rendered, settings)
@@ -158,7 +160,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 _run_time(context),
                 options,
                 make_event_log_dir=self._event_log_folder_maker()
-                if options.event_log_dir and not options.dry_run
+                if options.event_log_dir and not options.dry_run and sizable
                 else None,
             )
         except SizingConfigError as err:
@@ -166,6 +168,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             if named is err:
                 raise
             raise named from err
+        if plan.values and not sizable:
+            plan.give_up(
+                f"this amazon provider's EmrContainerOperator builds a {type(self.hook).__name__}: "
+                "sizes cannot be applied (apache-airflow-providers-amazon>=9.7 is needed)"
+            )
         plan.audit.arguments["usage"] = sources.to_json()
         self._publish(context, plan)
         if plan.values:
