@@ -188,7 +188,10 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         except Exception:
             learn(self.job_id, ended=True)
             raise
-        learn(job_id, ended=self.wait_for_completion or self.deferrable)
+        # without waiting, a run that already ended (a quick failure) is still recorded
+        learn(
+            job_id, ended=True, pending=None if self.wait_for_completion or self.deferrable else _NOT_WAITED
+        )
         return job_id
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
@@ -334,10 +337,12 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         job_id: str | None,
         *,
         ended: bool,
+        pending: str | None = None,
     ) -> None:
         """After submission: keep the key ↔ hash mapping, and what the run used once it has ended.
 
-        Never raises: it runs while a deferral or the job's own error is on its way out.
+        ``pending`` says why a run found still going will not be recorded later either. Never
+        raises: it runs while a deferral or the job's own error is on its way out.
         """
         from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, prediction_of
 
@@ -355,6 +360,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 prediction=prediction_of(audit),
                 warned=_warned_already(audit),
             )
+            if learned is None and pending:
+                self.log.info("The run's outcome is not recorded: %s", pending)
+                learned = {"recorded": False, "reason": pending}
             if learned is not None:
                 context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value={**audit, "learned": learned})
         except Exception as err:
@@ -467,6 +475,12 @@ _SETTING_OF = {
     **{name: name for name in ("dry_run", "holiday_country", "holiday_subdivision", "risk")},
     **{name: name for name in ("node_memory", "node_cores", "event_log_dir", "event_log_metrics")},
 }
+
+
+_NOT_WAITED = (
+    "wait_for_completion=False: the task ended before the run did, so its outcome and usage are "
+    "not learnt (a sensor's wait is not seen); wait in the task, or defer, to learn from it"
+)
 
 
 def _from_settings(err: SizingConfigError, given: dict[str, Any]) -> SizingConfigError:
