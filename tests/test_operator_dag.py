@@ -79,6 +79,7 @@ def test_sync_run_is_sized_labelled_audited_and_recorded(
         audit["basis"]["predicted_peak_mib"],
         audit["basis"]["level"],
     )
+    assert audit["learned"]["observation"]["predicted_peak_mib"] == recorded.predicted_peak_mib  # as recorded
 
 
 def test_deferrable_run_records_the_outcome_in_execute_complete(

@@ -394,8 +394,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         learned: dict[str, Any] | None = None
         try:
             observation, learned = self._observe(signature, job_id, sources) if job_id else (None, None)
-            if observation is not None:
+            if observation is not None and learned is not None:
                 observation = dataclasses.replace(observation, **prediction)
+                learned["observation"] = _observation_json(observation)  # as recorded
 
             def write() -> None:
                 opened = store.open()
