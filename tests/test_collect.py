@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import shutil
@@ -511,8 +512,8 @@ def test_without_an_aws_client_no_event_log_folder_is_made(
     assert "no AWS client: RuntimeError: no credentials here" in audit["warnings"][0]
 
 
-def logged_task(virtual_cluster_id: str) -> Any:
-    """A sized task that turns event logging on into its own folder."""
+def unwaited_task(virtual_cluster_id: str, **sizing: Any) -> Any:
+    """A sized task that submits and returns (``wait_for_completion=False``)."""
     from airflow_emr_sizing.operators.emr import EmrContainerOperator
 
     return EmrContainerOperator(
@@ -526,8 +527,13 @@ def logged_task(virtual_cluster_id: str) -> Any:
         region_name="us-east-1",
         wait_for_completion=False,
         dry_run=False,
-        event_log_dir=BUCKET_DIR,
+        **sizing,
     )
+
+
+def logged_task(virtual_cluster_id: str) -> Any:
+    """A sized task that turns event logging on into its own folder."""
+    return unwaited_task(virtual_cluster_id, event_log_dir=BUCKET_DIR)
 
 
 @pytest.mark.parametrize("location", ["dw-logs/x", "s3:///no-bucket", "hdfs://nn/logs", "/var/log/spark"])
@@ -563,3 +569,21 @@ def test_event_log_conf_is_added_unless_the_job_sets_it_never_in_dry_run() -> No
     assert not any(k.startswith("spark.eventLog") for k in plan_with(False, False).values)
     dry = plan_with(dry_run=True, metrics=True)
     assert dry.values == {} and "spark.eventLog.dir" in dry.audit.to_json()["would_inject"]
+
+
+@pytest.mark.parametrize("ended", [False, True])
+def test_without_waiting_a_run_is_recorded_if_it_already_ended_and_says_so_if_not(
+    ended: bool, moto_emr: Any, virtual_cluster_id: str, store_path: Path, task_context: dict[str, Any]
+) -> None:
+    """wait_for_completion=False: the task cannot learn what it did not wait for, and says so."""
+    with moto_emr.finish_runs("FAILED", state_details="exit code 137") if ended else contextlib.nullcontext():
+        job_id = unwaited_task(virtual_cluster_id).execute(task_context)
+
+    learned = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["learned"]
+    signature_hash = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["signature"]["hash"]
+    runs = SqlStore(f"sqlite:///{store_path}").history(signature_hash)
+    if ended:  # a quick failure is known when the task returns: learnt
+        assert learned["recorded"] is True and [(o.job_id, o.oom) for o in runs] == [(job_id, True)]
+    else:
+        assert learned == {"recorded": False, "reason": learned["reason"]} and runs == []
+        assert learned["reason"].startswith("wait_for_completion=False")

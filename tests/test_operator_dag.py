@@ -190,37 +190,3 @@ def test_mapped_tasks_are_each_sized_by_their_own_signature(
         assert (audit["recommendation"] is not None) is sized
         assert [o.job_id for o in store.history(signature.hash) if o.job_id == job_id] == [job_id]
     assert len(folders) == 2
-
-
-@pytest.mark.parametrize("ended", [False, True])
-def test_without_waiting_a_run_is_recorded_if_it_already_ended_and_says_so_if_not(
-    ended: bool, moto_emr: Any, virtual_cluster_id: str, store_path: Path, task_context: dict[str, Any]
-) -> None:
-    """wait_for_completion=False: the task cannot learn what it did not wait for, and says so."""
-    import contextlib
-
-    from airflow_emr_sizing.operators.emr import EmrContainerOperator
-
-    op = EmrContainerOperator(
-        task_id="load",
-        name="dw-blog-load",
-        virtual_cluster_id=virtual_cluster_id,
-        execution_role_arn="arn:aws:iam::123456789012:role/job",
-        release_label="emr-7.2.0-latest",
-        job_driver={"sparkSubmitJobDriver": {"entryPoint": "s3://jobs/load.py"}},
-        aws_conn_id=None,
-        region_name="us-east-1",
-        wait_for_completion=False,
-        dry_run=False,
-    )
-    with moto_emr.finish_runs("FAILED", state_details="exit code 137") if ended else contextlib.nullcontext():
-        job_id = op.execute(task_context)
-
-    learned = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["learned"]
-    signature_hash = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["signature"]["hash"]
-    runs = SqlStore(f"sqlite:///{store_path}").history(signature_hash)
-    if ended:  # a quick failure is known when the task returns: learnt
-        assert learned["recorded"] is True and [(o.job_id, o.oom) for o in runs] == [(job_id, True)]
-    else:
-        assert learned == {"recorded": False, "reason": learned["reason"]} and runs == []
-        assert learned["reason"].startswith("wait_for_completion=False")
