@@ -53,6 +53,9 @@ signatures = sa.Table(
     sa.Column("format_version", sa.Integer, nullable=False),
     sa.Column("first_seen", _Timestamp, nullable=False),
 )
+#: 8-byte floats everywhere: MySQL's plain FLOAT is 4 bytes (sa.Double would need SQLAlchemy 2,
+#: and Airflow 3.0 runs on 1.4).
+_DOUBLE = sa.Float(precision=53)
 observations = sa.Table(
     "emr_sizing_observations",
     metadata,
@@ -68,17 +71,17 @@ observations = sa.Table(
     sa.Column("oom", sa.Boolean, nullable=False),
     sa.Column("pod_memory_mib", sa.Integer),
     sa.Column("heap_mib", sa.Integer),
-    sa.Column("request_cores", sa.Double),
+    sa.Column("request_cores", _DOUBLE),
     sa.Column("executors", sa.Integer),
-    sa.Column("duration_s", sa.Double),
+    sa.Column("duration_s", _DOUBLE),
     sa.Column("peak_pod_memory_mib", sa.Integer),
     sa.Column("peak_heap_mib", sa.Integer),
-    sa.Column("cpu_used_cores_p90", sa.Double),
+    sa.Column("cpu_used_cores_p90", _DOUBLE),
     sa.Column("failure_reason", sa.Text),
     sa.Column("source", sa.String(32), nullable=False),
     sa.Column("predicted_peak_mib", sa.Integer),
     sa.Column("predicted_level", sa.String(32)),
-    sa.Column("predicted_drift", sa.Double),
+    sa.Column("predicted_drift", _DOUBLE),
     # Digests of app_name and resource_spec, for the indexes: the names themselves are free text
     # of any length, and a B-tree entry is not (PostgreSQL refuses entries over ~2.7 kB).
     sa.Column("app_key", sa.String(32), nullable=False),
@@ -103,9 +106,9 @@ class Migration:
 
 
 def _double_precision_floats(conn: sa.Connection) -> None:
-    # MySQL's FLOAT is 4 bytes (0.0123456789 came back as 0.0123457); elsewhere it was 8 already
+    # MySQL's FLOAT was 4 bytes (0.0123456789 came back as 0.0123457); elsewhere it was 8 already
     if conn.dialect.name in ("mysql", "mariadb"):
-        doubles = [c.name for c in observations.columns if isinstance(c.type, sa.Double)]
+        doubles = [c.name for c in observations.columns if isinstance(c.type, sa.Float)]
         conn.execute(
             sa.text(f"ALTER TABLE {observations.name} " + ", ".join(f"MODIFY {c} DOUBLE" for c in doubles))
         )

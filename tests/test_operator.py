@@ -238,7 +238,7 @@ def test_an_amazon_provider_that_builds_its_own_hook_gets_the_job_as_written(
     assert submitted(mock_submit) == plain
     audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
     assert audit["applied"] is False and audit["injected"] == {}
-    assert "apache-airflow-providers-amazon>=9.7" in audit["reason"]
+    assert "apache-airflow-providers-amazon>=9.25" in audit["reason"]
 
 
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")

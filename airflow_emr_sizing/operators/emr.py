@@ -171,7 +171,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         if plan.values and not sizable:
             plan.give_up(
                 f"this amazon provider's EmrContainerOperator builds a {type(self.hook).__name__}: "
-                "sizes cannot be applied (apache-airflow-providers-amazon>=9.7 is needed)"
+                "sizes cannot be applied (apache-airflow-providers-amazon>=9.25 is needed)"
             )
         plan.audit.arguments["usage"] = sources.to_json()
         self._publish(context, plan)
