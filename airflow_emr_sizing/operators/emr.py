@@ -391,24 +391,33 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
         signature_hash = signature.hash
         log = self.log.info if warned else self.log.warning
+        observation: Observation | None = None
         learned: dict[str, Any] | None = None
+        unobserved: Exception | None = None
         try:
-            observation, learned = self._observe(signature, job_id, sources) if job_id else (None, None)
-            if observation is not None and learned is not None:
-                observation = dataclasses.replace(observation, **prediction)
-                learned["observation"] = _observation_json(observation)  # as recorded
+            if job_id:
+                observation, learned = self._observe(signature, job_id, sources)
+        except Exception as err:  # the mapping is still worth keeping
+            unobserved = err
+        if observation is not None and learned is not None:
+            observation = dataclasses.replace(observation, **prediction)
+            learned["observation"] = _observation_json(observation)  # as recorded
 
-            def write() -> None:
-                opened = store.open()
-                try:
-                    if remember:
-                        opened.remember_signature(signature)
-                    if observation is not None:
-                        opened.record(observation)
-                finally:
-                    opened.close()
+        def write() -> None:
+            opened = store.open()
+            try:
+                if remember:
+                    opened.remember_signature(signature)
+                if observation is not None:
+                    opened.record(observation)
+            finally:
+                opened.close()
 
-            call_with_timeout(write, timeout, "metrics store write")
+        try:
+            if remember or observation is not None:
+                call_with_timeout(write, timeout, "metrics store write")
+            if unobserved is not None:
+                raise unobserved
         except Exception as err:
             what = f"job {job_id}" if job_id else "the signature mapping"
             log("Could not record %s for signature %s: %s", what, signature_hash, err)
@@ -435,7 +444,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.collect import event_log_location, gather_usage
         from airflow_emr_sizing.outcome import TERMINAL_STATES, observation_from_job_run
 
-        hook = cast(SizedEmrContainerHook, self.hook)
+        hook = self.hook
         run = hook.conn.describe_job_run(id=job_id, virtualClusterId=self.virtual_cluster_id)["jobRun"]
         if run.get("state") not in TERMINAL_STATES:
             return None, None
@@ -446,7 +455,10 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             sources,
             event_log=event_log_location(run),
             finished_at=finished if isinstance(finished, datetime) and finished.tzinfo else None,
-            s3_client=functools.partial(hook.client, "s3"),  # read as the folder was made
+            # read as the folder was made (an amazon provider that ignores aws_hook_class: S3Hook)
+            s3_client=functools.partial(hook.client, "s3")
+            if isinstance(hook, SizedEmrContainerHook)
+            else None,
         )
         learned = {"job_id": job_id, **report.to_json(), "observation": _observation_json(observation)}
         return observation, learned
