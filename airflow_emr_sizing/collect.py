@@ -152,7 +152,7 @@ def gather_usage(
         if summary is not None:
             observation = _with_event_log(observation, summary)
             report.sources.append("eventlog")
-            if outcome.oom and not summary.oom and not summary.in_progress:
+            if outcome.oom and not summary.oom and summary.complete:
                 # the whole log saw every executor loss and task failure: the text meant another OOM
                 observation = dataclasses.replace(observation, oom=False)
                 report.warnings.append(

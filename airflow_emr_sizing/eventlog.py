@@ -144,6 +144,9 @@ class EventLogSummary:
     #: Spark listener events the summary was read from (task ends and the application, environment
     #: and executor events); 0 means the input is no event log at all. Not part of :meth:`to_json`.
     events: int = 0
+    #: Every line was read, up to SparkListenerApplicationEnd: the log saw the whole run, so what
+    #: it does not show (an executor OOM) did not happen. Not part of :meth:`to_json`.
+    complete: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -192,12 +195,14 @@ def read_event_log(
                 with contextlib.closing(read_ahead(decompressed_chunks(stream))) as chunks:
                     reader.consume(chunks)
             except TruncatedStream as err:
+                reader.truncated = True
                 reader.summary.warnings.append(
                     f"{name}: compressed stream cut short ({err}); read up to there"
                 )
                 reader.end_of_file()
     summary = reader.finish()
     summary.in_progress = log.in_progress
+    summary.complete = summary.complete and not log.in_progress
     if log.in_progress:
         summary.warnings.insert(0, "the log is still in progress: the application had not finished")
     return summary
@@ -229,6 +234,7 @@ class _Summarizer:
         self.last_ms = 0
         self.events = 0  # rare events read (task ends are summary.tasks)
         self.bad_lines = 0
+        self.truncated = False  # a compressed stream ended mid-frame, or the last line mid-event
         self.non_event_lines = 0
         self.gpu_oom_tasks = 0
         self.implausible_tasks = 0
@@ -295,6 +301,7 @@ class _Summarizer:
         try:
             json.loads(line)
         except ValueError:
+            self.truncated = True
             self.summary.warnings.append("the last line is cut short (log truncated or still being written)")
             return
         buf = line + b"\n"
@@ -533,6 +540,9 @@ class _Summarizer:
             summary.ended_at = _moment(end)
         if self.start_ms is not None and end is not None:
             summary.duration_s = max(0.0, (end - self.start_ms) / 1000)
+        summary.complete = self.end_ms is not None and not (
+            self.bad_lines or self.non_event_lines or self.truncated
+        )
         self._memory()
         self._cpu(end)
         self._warnings(end)

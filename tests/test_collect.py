@@ -140,9 +140,20 @@ def test_an_oom_the_whole_event_log_does_not_show_is_not_an_executors(tmp_path: 
     assert any("no executor did in the event log" in w for w in report.warnings)
 
 
-def test_an_oom_stays_when_the_event_log_was_cut_short(tmp_path: Path) -> None:
-    """A driver killed mid-run leaves a log in progress: it may not have seen the executor OOM."""
-    (tmp_path / "app-1.inprogress").write_bytes(SHARED_LOG.read_bytes()[:-500])
+@pytest.mark.parametrize(
+    ("name", "cut"),
+    [
+        ("app-1.inprogress", lambda log: log[:-500]),  # still being written
+        ("app-1", lambda log: log[: len(log) // 2]),  # ends mid-run, no ApplicationEnd
+        ("app-1", lambda log: log.replace(b'ExecutorAdded",', b'ExecutorAdded",,', 1)),  # a corrupt line
+        ("app-1", lambda log: log.split(b"\n", 1)[0] + b"\n"),  # LogStart alone
+        ("app-1", lambda log: b""),
+    ],
+    ids=["in-progress", "half", "corrupt", "log-start", "empty"],
+)
+def test_an_oom_stays_unless_the_whole_event_log_was_read(tmp_path: Path, name: str, cut: Any) -> None:
+    """A driver killed mid-run leaves a partial log: it may not have seen the executor OOM."""
+    (tmp_path / name).write_bytes(cut(SHARED_LOG.read_bytes()))
     oom = outcome(state="FAILED", oom=True, failure_reason="exit code 137")
 
     observation, _ = gather_usage(
