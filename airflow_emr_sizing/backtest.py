@@ -198,13 +198,13 @@ class RunOutcome:
     def under_provisioned(self) -> bool:
         """The run's need exceeded the size it would have had (recommended, or its own if none).
 
-        A run that OOMed as configured needed more than its configured size, whatever peak was
-        measured: the spike that killed an executor is never sampled.
+        The need is ``peak_pod_memory_mib``, as the contract says (``contracts/backtest.md``), also
+        for a run that OOMed: its measured peak is then a lower bound of its need (README).
         """
         peak = self.run.peak_pod_memory_mib
-        if self.run.oom and self.pod_memory_mib <= self.configured.pod_memory_mib:
-            return True
-        return peak is not None and self.pod_memory_mib < peak
+        if peak is None:
+            return self.recommendation is None and self.run.oom
+        return self.pod_memory_mib < peak
 
     def to_json(self) -> dict[str, Any]:
         return {

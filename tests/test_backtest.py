@@ -133,18 +133,6 @@ def test_an_undersized_run_teaches_an_oom_at_its_size_not_its_peak() -> None:
     assert (ok.oom, ok.peak_pod_memory_mib) == (False, 3000)
 
 
-def test_a_run_that_oomed_as_configured_needed_more_than_that_whatever_its_peak() -> None:
-    """An OOM-killed run's measured peak is below its need: the killing spike is never sampled."""
-    oomed = line("oomed", "2026-03-06T01:00:00+09:00", peak=5200, oom=True)  # configured pod: 9011
-    runs = parse_history([oomed])[0]
-
-    smaller, larger = list(replay(runs, Spy(7712), "Asia/Seoul")), list(replay(runs, Spy(9500), "Asia/Seoul"))
-
-    assert [o.under_provisioned for o in smaller + larger] == [True, False]
-    (as_configured,) = replay(runs, Spy(None), "Asia/Seoul")
-    assert as_configured.under_provisioned is True
-
-
 def test_explicit_zeros_are_kept_not_defaulted() -> None:
     (run,) = parse_history([line("local", "2026-03-06T01:00:00+09:00", executors=0, duration_s=0)])[0]
     assert (run.executors, run.duration_s) == (0, 0.0)
