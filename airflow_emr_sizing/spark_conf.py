@@ -153,7 +153,7 @@ def loose_settings(
     for spec in job_driver.values() if isinstance(job_driver, Mapping) else ():
         for text in spec.values() if isinstance(spec, Mapping) else ():
             if isinstance(text, str):
-                found += _LOOSE_SETTING.findall(text)
+                found += _loose_values(text)
     for classification in (configuration_overrides or {}).get("applicationConfiguration") or []:
         properties = classification.get("properties") if isinstance(classification, Mapping) else None
         if isinstance(properties, Mapping):
@@ -161,7 +161,25 @@ def loose_settings(
     return found
 
 
-_LOOSE_SETTING = re.compile(r"""([^\s='"]+)=['"]?([^\s'"]+)""")
+_LOOSE_KEY = re.compile(r"""([^\s='"]+)=""")
+
+
+def _loose_values(text: str) -> list[tuple[str, str]]:
+    """Each ``key=`` with every reading of its value: where the quoting is broken, which is meant
+    cannot be known, and masking too much is harmless."""
+    found = []
+    for match in _LOOSE_KEY.finditer(text):
+        rest, opened = text[match.end() :], text[match.start() - 1 : match.start()]
+        readings = {
+            rest.split(maxsplit=1)[0] if rest.strip() else "",
+            re.split(r"""[\s'"]""", rest, maxsplit=1)[0],
+        }
+        if rest[:1] in ("'", '"'):  # key='value ...' : to the closing quote, or the end
+            readings.add(rest[1:].split(rest[0], 1)[0])
+        if opened in ("'", '"'):  # 'key=value ...' : the same
+            readings.add(rest.split(opened, 1)[0])
+        found += [(match[1], value) for value in readings if len(value) >= 4]
+    return found
 
 
 @dataclass(frozen=True)

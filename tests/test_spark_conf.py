@@ -11,7 +11,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from airflow_emr_sizing.exceptions import SparkConfError
-from airflow_emr_sizing.spark_conf import JobConf, Token, executor_size, read_job_conf, tokenize
+from airflow_emr_sizing.spark_conf import (
+    JobConf,
+    Token,
+    executor_size,
+    loose_settings,
+    read_job_conf,
+    tokenize,
+)
 
 JAR = "s3://bucket/jobs/app.jar"
 PY = "s3://bucket/jobs/app.py"
@@ -509,6 +516,24 @@ def test_an_unsplittable_word_is_shown_only_up_to_the_trouble(text: str, shown: 
         tokenize(text, "sparkSqlParameters")
     assert raised.value.field == "sparkSqlParameters" and raised.value.value == shown
     assert "hunter2" not in str(raised.value) and "hun" not in str(raised.value.value)
+
+
+@pytest.mark.parametrize(
+    ("params", "secret"),
+    [
+        ("--conf x.secret.key=wJalrXUt'nFEMI-K7MDENG --conf a=b", "wJalrXUt'nFEMI-K7MDENG"),
+        ('--conf "x.password=correct horse battery staple" --conf a=\'b', "correct horse battery staple"),
+        ("--conf x.password='correct horse battery staple", "correct horse battery staple"),
+    ],
+)
+def test_an_unreadable_conf_still_yields_its_secrets_whole_for_masking(params: str, secret: str) -> None:
+    driver = {"sparkSubmitJobDriver": {"entryPoint": "x.py", "sparkSubmitParameters": params}}
+    with pytest.raises(SparkConfError):
+        read_job_conf(driver, None)
+
+    assert secret in {
+        value for key, value in loose_settings(driver, None) if "secret" in key or "password" in key
+    }
 
 
 def test_a_trailing_backslash_is_an_error_as_in_shlex() -> None:
