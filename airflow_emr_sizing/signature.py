@@ -34,6 +34,7 @@ __all__ = [
     "is_valid_label_value",
     "resource_spec",
     "signature_hash",
+    "zone_of",
 ]
 
 #: Bumped whenever the key format changes; part of every hash, so formats never collide.
@@ -106,7 +107,8 @@ def resource_spec(effective_conf: Mapping[str, str]) -> str:
 _FIXED_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
 
 
-def _zone(name: str) -> pendulum.Timezone | pendulum.FixedTimezone:
+def zone_of(name: str) -> pendulum.Timezone | pendulum.FixedTimezone:
+    """The timezone a signature is read in: an IANA name, or a fixed UTC offset such as ``+09:00``."""
     offset = _FIXED_OFFSET.fullmatch(name)
     if offset is not None and int(offset[2]) < 24 and int(offset[3]) < 60:
         seconds = int(offset[2]) * 3600 + int(offset[3]) * 60
@@ -135,7 +137,7 @@ def build_signature(
     """
     if not app_name:
         raise SizingConfigError("app_name", app_name, "must not be empty")
-    local = pendulum.instance(run_time, tz="UTC").in_timezone(_zone(timezone))
+    local = pendulum.instance(run_time, tz="UTC").in_timezone(zone_of(timezone))
     holiday = is_holiday(local.date(), holiday_country, holiday_subdivision)
     day_of_week = local.isoweekday() % 7
     spec = resource_spec(effective_conf)

@@ -40,6 +40,13 @@ def test_signature_reads_a_time_without_offset_in_the_timezone() -> None:
     assert key("2026-11-20T14:05:00") == "app-day-5-hour-14-dra-off-exec-default"
 
 
+def test_signature_takes_a_fixed_offset_as_the_audit_may_show_one() -> None:
+    args = ["signature", "app", "--at", "2026-11-20T14:05:00", "--timezone", "+09:00", "--format", "json"]
+    assert (
+        json.loads(CliRunner().invoke(main, args).output)["key"] == "app-day-5-hour-14-dra-off-exec-default"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -49,7 +56,7 @@ def test_signature_reads_a_time_without_offset_in_the_timezone() -> None:
         ),
         (["--conf", "=3"], "Invalid value for '--conf': '=3' is not KEY=VALUE"),
         (["--at", "soon"], "Invalid value for '--at': 'soon' is not an ISO-8601 date and time"),
-        (["--at", "2026-11-20T14:05", "--timezone", "Mars/Base"], "'Mars/Base' is not a known IANA timezone"),
+        (["--at", "2026-11-20T14:05", "--timezone", "Mars/Base"], "not a known IANA timezone or UTC offset"),
     ],
 )
 def test_signature_bad_options_are_usage_errors(args: list[str], message: str) -> None:

@@ -16,12 +16,16 @@ def parse_moment(value: str, option: str, zone: str = "UTC") -> datetime:
     ``option``, never a traceback or a silent guess.
     """
     import pendulum
-    from pendulum.tz.exceptions import InvalidTimezone
+
+    from airflow_emr_sizing.exceptions import SizingConfigError
+    from airflow_emr_sizing.signature import zone_of
 
     try:
-        moment = pendulum.parse(value, tz=zone)
-    except InvalidTimezone as err:
-        raise click.BadParameter(f"{zone!r} is not a known IANA timezone", param_hint="'--timezone'") from err
+        tz = zone_of(zone)  # as the operator reads it: an IANA name or a fixed offset
+    except SizingConfigError as err:
+        raise click.BadParameter(err.problem, param_hint="'--timezone'") from err
+    try:
+        moment = pendulum.parse(value, tz=tz)
     except ValueError as err:
         raise click.BadParameter(
             f"{value!r} is not an ISO-8601 date and time ({err})", param_hint=f"'{option}'"

@@ -32,7 +32,12 @@ def _conf_pairs(ctx: click.Context, param: click.Parameter, items: tuple[str, ..
     metavar="TIME",
     help="The run's logical date, ISO-8601. Without an offset it is a wall-clock time in --timezone.",
 )
-@click.option("--timezone", default="UTC", show_default=True, help="IANA timezone for day and hour.")
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    help="IANA timezone (or offset such as +09:00) for day and hour.",
+)
 @click.option("--holidays", "country", default=None, help="Holiday calendar country code, e.g. KR.")
 @click.option("--subdivision", default=None, help="Holiday calendar subdivision.")
 @click.option(
