@@ -431,11 +431,13 @@ def _schema_version(conn: sa.Connection) -> int | None:
 @contextlib.contextmanager
 def _schema_transaction(conn: sa.Connection) -> Iterator[None]:
     """One transaction holding the schema lock, so processes create or upgrade the schema in turn."""
-    if conn.dialect.name == "mysql":
+    if conn.dialect.name in ("mysql", "mariadb"):
         # a session lock, taken before the transaction: InnoDB's snapshot then already shows
         # what the previous holder committed; released explicitly (the connection is pooled)
-        conn.execute(sa.text("SELECT GET_LOCK('emr_sizing_schema', 60)"))
+        taken = conn.execute(sa.text("SELECT GET_LOCK('emr_sizing_schema', 60)")).scalar()
         conn.commit()
+        if taken != 1:
+            raise StoreError("another process has held the schema lock for 60 s (an upgrade?)")
         try:
             with conn.begin():
                 yield
