@@ -35,7 +35,11 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "SqlStore", "sql_url", "
 
 _BUSY_TIMEOUT_MS = 5_000
 #: Timestamps with microseconds everywhere (MySQL's DATETIME drops them unless asked).
-_Timestamp = sa.DateTime(timezone=True).with_variant(mysql.DATETIME(fsp=6), "mysql")
+_Timestamp = (
+    sa.DateTime(timezone=True)
+    .with_variant(mysql.DATETIME(fsp=6), "mysql")
+    .with_variant(mysql.DATETIME(fsp=6), "mariadb")  # a mariadb:// URL's dialect
+)
 
 metadata = sa.MetaData()
 meta_table = sa.Table(
@@ -107,7 +111,7 @@ class Migration:
 
 def _double_precision_floats(conn: sa.Connection) -> None:
     # MySQL's FLOAT was 4 bytes (0.0123456789 came back as 0.0123457); elsewhere it was 8 already
-    if conn.dialect.name in ("mysql", "mariadb"):
+    if _family(conn.dialect.name) == "mysql":
         doubles = [c.name for c in observations.columns if isinstance(c.type, sa.Float)]
         conn.execute(
             sa.text(f"ALTER TABLE {observations.name} " + ", ".join(f"MODIFY {c} DOUBLE" for c in doubles))
@@ -305,7 +309,7 @@ class SqlStore:
         values = _row_of(observation)
         try:
             with self._engine.begin() as conn:
-                conn.execute(_upsert(self._engine.dialect.name), values)
+                conn.execute(_upsert(_family(self._engine.dialect.name)), values)
         except Exception as err:
             raise StoreError(
                 f"cannot record job {observation.job_id} in {self.description}: {_brief(err)}"
@@ -385,10 +389,11 @@ class SqlStore:
             "format_version": signature.format_version,
             "first_seen": datetime.now(timezone.utc),
         }
-        insert = _dialect_insert(self._engine.dialect.name)(signatures).values(values)
+        dialect = _family(self._engine.dialect.name)
+        insert = _dialect_insert(dialect)(signatures).values(values)
         statement = (
             insert.prefix_with("IGNORE")
-            if self._engine.dialect.name == "mysql"
+            if dialect == "mysql"
             else insert.on_conflict_do_nothing(index_elements=["hash"])
         )
         try:
@@ -431,7 +436,7 @@ def _schema_version(conn: sa.Connection) -> int | None:
 @contextlib.contextmanager
 def _schema_transaction(conn: sa.Connection) -> Iterator[None]:
     """One transaction holding the schema lock, so processes create or upgrade the schema in turn."""
-    if conn.dialect.name in ("mysql", "mariadb"):
+    if _family(conn.dialect.name) == "mysql":
         # a session lock, taken before the transaction: InnoDB's snapshot then already shows
         # what the previous holder committed; released explicitly (the connection is pooled)
         taken = conn.execute(sa.text("SELECT GET_LOCK('emr_sizing_schema', 60)")).scalar()
@@ -528,6 +533,11 @@ def _in_paramstyle(text: str, style: str) -> tuple[str, tuple[str, ...]]:
 
 
 _SCHEMA_VERSION_SQL = f"SELECT value FROM {meta_table.name} WHERE name = 'schema_version'"
+
+
+def _family(dialect: str) -> str:
+    """MariaDB speaks MySQL's SQL (SQLAlchemy names it apart for a ``mariadb://`` URL)."""
+    return "mysql" if dialect == "mariadb" else dialect
 
 
 def _dialect_insert(dialect: str) -> Any:

@@ -29,7 +29,7 @@ def obs(job_id: str, hours: int = 0, signature: str = "s1-aaa", **fields: object
     )  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql", "mysql", "dynamodb"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql", "mysql", "mariadb", "dynamodb"])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], MetricsStore]:
     if request.param == "memory":
         shared = InMemoryStore()
@@ -39,8 +39,10 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], M
 
         table = request.getfixturevalue("dynamodb_table")
         return lambda: DynamoDBStore(table, region_name="us-east-1")
-    if request.param in ("postgresql", "mysql"):
+    if request.param in ("postgresql", "mysql", "mariadb"):
         url = request.getfixturevalue("postgres_url" if request.param == "postgresql" else "mysql_url")
+        if request.param == "mariadb":  # the same server through a mariadb:// URL (its own dialect)
+            url = url.replace("mysql+", "mariadb+", 1)
         return lambda: SqlStore(url)
     return lambda: SqlStore(f"sqlite:///{tmp_path / 'store.db'}")
 
