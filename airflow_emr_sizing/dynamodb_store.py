@@ -114,13 +114,13 @@ class DynamoDBStore:
         retention_days = extra.get("retention_days", default_retention_days or 0)
         try:
             days = float(retention_days)
-        except (TypeError, ValueError):
-            days = -1.0
-        if not 0 <= days < math.inf:
+            if not 0 <= days < math.inf:
+                raise ValueError(days)
+        except (TypeError, ValueError) as err:
             raise StoreError(
                 f"connection {conn.conn_id!r}: extra retention_days={retention_days!r} is not a "
                 "number of days (0 keeps runs forever)"
-            )
+            ) from err
         try:
             create_table = parse_bool("create_table", extra.get("create_table", True))
         except SizingConfigError as err:

@@ -607,7 +607,7 @@ def _fit_node(
         excess = pod - node.allocatable_memory_mib
         heap_cut = min(excess, max(heap - max(MIN_HEAP_MIB, context.bounds.min_heap_mib or 0), 0))
         overhead_cut = min(excess - heap_cut, max(overhead - MIN_OVERHEAD_MIB, 0))
-        if heap_cut + overhead_cut < excess or pod - excess < oom_floor:
+        if heap_cut + overhead_cut < excess or node.allocatable_memory_mib < oom_floor:
             return (
                 f"an executor needs {max(pod - heap_cut - overhead_cut, oom_floor)} MiB within its "
                 f"bounds and past OOMs, more than a node's {node.allocatable_memory_mib} MiB"

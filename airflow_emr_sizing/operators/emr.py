@@ -635,13 +635,14 @@ def _run_event_log_dir(base: str, context: Context) -> str:
     ti = context["ti"]
     dag_run = context.get("dag_run")
     run_id = getattr(dag_run, "run_id", None) or context.get("run_id") or "manual"
+    map_index = getattr(ti, "map_index", None)
     return run_event_log_dir(
         base,
         str(getattr(ti, "dag_id", None) or "dag"),
         str(getattr(ti, "task_id", None) or "task"),
         str(run_id),
         getattr(ti, "try_number", None) or 1,
-        map_index if isinstance(map_index := getattr(ti, "map_index", -1), int) else -1,
+        map_index if isinstance(map_index, int) else -1,
     )
 
 
