@@ -227,6 +227,11 @@ def _plan(
 ) -> None:
     audit = plan.audit
     conf = read_job_conf(job_driver, configuration_overrides)
+    if conf.properties_file is not None:
+        raise SizingRefused(
+            f"--properties-file {conf.properties_file} replaces spark-defaults with settings we cannot "
+            "see, so the job's executor size is unknown"
+        )
     signature = build_signature(
         options.app_name,
         run_time,

@@ -55,7 +55,28 @@ FLAG_KEYS: dict[str, str] = {
 }
 _CONF_FLAGS = ("--conf", "-c")
 #: spark-submit options that take no value (every other option takes one), and spark-sql's.
-_SWITCHES = frozenset({"--verbose", "-v", "--supervise", "--help", "-h", "--version", "-S", "--silent"})
+_SWITCHES = frozenset(
+    {
+        "--verbose",
+        "-v",
+        "--supervise",
+        "--help",
+        "-h",
+        "--version",
+        "--usage-error",
+        "--load-spark-defaults",
+        "-S",
+        "--silent",
+    }
+)
+#: Replaces spark-defaults.conf (EMR's ``spark-defaults`` classification) with a file we cannot see.
+PROPERTIES_FILE = "--properties-file"
+#: Older names Spark still reads when the key itself is unset (``SparkConf.configsWithAlternatives``).
+_ALTERNATES = {
+    "spark.executor.memoryOverhead": "spark.yarn.executor.memoryOverhead",
+    "spark.driver.memoryOverhead": "spark.yarn.driver.memoryOverhead",
+    "spark.memory.offHeap.enabled": "spark.unsafe.offHeap",
+}
 _SPARK_DEFAULTS = "spark-defaults"
 _MIN_OVERHEAD_MIB = 384
 #: shlex's whitespace (str.isspace() would also split on e.g. a no-break space, which shlex keeps).
@@ -216,6 +237,8 @@ class JobConf:
     entry_point: str
     spark_defaults: Mapping[str, str]
     settings: Mapping[str, ConfSetting] = field(default_factory=dict)
+    #: ``--properties-file``'s value: Spark then reads that file instead of spark-defaults.
+    properties_file: str | None = None
 
     def get(self, key: str, default: str | None = None) -> str | None:
         setting = self.settings.get(key)
@@ -261,7 +284,8 @@ def read_job_conf(
     settings: dict[str, ConfSetting] = {
         key: ConfSetting(key, str(value), "spark-defaults") for key, value in defaults.items()
     }
-    settings.update(_settings_from_params(params, params_field))
+    from_params, properties_file = _settings_from_params(params, params_field)
+    settings.update(from_params)
     return JobConf(
         driver=driver,
         params_field=params_field,
@@ -269,6 +293,7 @@ def read_job_conf(
         entry_point=str(spec.get("entryPoint") or ""),
         spark_defaults=defaults,
         settings=settings,
+        properties_file=properties_file,
     )
 
 
@@ -281,15 +306,24 @@ def spark_defaults_of(configuration_overrides: Mapping[str, Any] | None) -> dict
 
 
 @functools.lru_cache(maxsize=16)
-def _settings_from_params(params: str, params_field: str) -> Mapping[str, ConfSetting]:
-    """The settings of a parameters string (read-only: cached, as a submission parses it several times)."""
+def _settings_from_params(
+    params: str, params_field: str
+) -> tuple[Mapping[str, ConfSetting], str | None]:
+    """The settings of a parameters string, and its ``--properties-file`` (read-only: cached, as a
+    submission parses it several times)."""
     from_conf: dict[str, ConfSetting] = {}
     from_flags: dict[str, ConfSetting] = {}
+    properties_file = None
     for option, value, outer in _options(tokenize(params, params_field), params_field):
+        if option == PROPERTIES_FILE:
+            properties_file = value.text
+            continue
         if option in _CONF_FLAGS:
             key, sep, conf_value = value.text.partition("=")
-            if not sep or not key:
+            if not sep:
                 raise SparkConfError(params_field, value.text, "--conf needs key=value")
+            if not key:
+                continue  # Spark accepts it and ignores it, as any key not starting with "spark."
             slot = ValueSlot(value.start, value.end, outer, key + "=")
             target, store_key, store_value = from_conf, key, conf_value
         else:
@@ -303,10 +337,10 @@ def _settings_from_params(params: str, params_field: str) -> Mapping[str, ConfSe
     for key, flag in from_flags.items():
         conf = from_conf.get(key)
         merged[key] = ConfSetting(key, flag.value, "parameters", (conf.slots if conf else ()) + flag.slots)
-    return MappingProxyType(merged)
+    return MappingProxyType(merged), properties_file
 
 
-_SIZED_OPTIONS = frozenset((*_CONF_FLAGS, *FLAG_KEYS))
+_SIZED_OPTIONS = frozenset((*_CONF_FLAGS, *FLAG_KEYS, PROPERTIES_FILE))
 
 
 def _options(tokens: list[Token], params_field: str) -> Iterator[tuple[str, Token, str]]:
@@ -357,6 +391,9 @@ def executor_size(conf: JobConf, defaults: Mapping[str, str] | None = None) -> E
     :param defaults: values assumed for keys the job leaves unset (e.g. EMR's own defaults).
     """
     effective = {**(defaults or {}), **conf.effective}
+    for key, older in _ALTERNATES.items():
+        if key not in effective and older in effective:
+            effective[key] = effective[older]
 
     def memory(key: str, default: str, unit: str = "m") -> int:
         return parse_memory_mib(key, effective.get(key, default), unit)
@@ -402,8 +439,11 @@ def _overhead_factor(effective: Mapping[str, str], *, non_jvm: bool) -> float:
     return 0.4 if non_jvm else 0.1
 
 
+_WHOLE_NUMBER = re.compile(r"\+?[0-9]+")
+
+
 def _positive_int(effective: Mapping[str, str], key: str, default: str) -> int:
     raw = effective.get(key, default).strip()
-    if not raw.isdigit():
+    if not _WHOLE_NUMBER.fullmatch(raw):  # as Java's parseInt reads it: "+4" is 4
         raise SparkConfError(key, effective.get(key, default), "not a whole number")
     return int(raw)

@@ -186,6 +186,21 @@ def test_yunikorn_pod_template_refuses_sizing_with_a_reason() -> None:
     assert "YuniKorn" in result.audit.reason
 
 
+def test_a_properties_file_refuses_sizing_with_a_reason() -> None:
+    """Spark then reads that file, not spark-defaults: the executor size may be set where we cannot see."""
+    driver = {
+        "sparkSubmitJobDriver": {
+            "entryPoint": "s3://jobs/load.jar",
+            "sparkSubmitParameters": "--properties-file /etc/app.conf --conf spark.executor.instances=10",
+        }
+    }
+    opts = SizingOptions(app_name="load", timezone="Asia/Seoul", dry_run=False)
+    result = plan_sizing(driver, None, RUN, opts, lambda: seeded_store([3000, 3100, 3200]), now=RUN)
+
+    assert result.values == {}
+    assert "--properties-file /etc/app.conf" in result.audit.reason
+
+
 def test_cpu_request_never_exceeds_the_jobs_cpu_limit() -> None:
     """Kubernetes rejects a pod whose CPU request is above its limit: no executor would start."""
     driver = {

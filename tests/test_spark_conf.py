@@ -269,7 +269,7 @@ def test_missing_driver_is_a_clear_error() -> None:
     ("driver", "field"),
     [("sparkSubmitJobDriver", "sparkSubmitParameters"), ("sparkSqlJobDriver", "sparkSqlParameters")],
 )
-@pytest.mark.parametrize("params", ["--conf spark.executor.memory", "--conf=novalue", "--conf =4g"])
+@pytest.mark.parametrize("params", ["--conf spark.executor.memory", "--conf=novalue"])
 def test_conf_without_key_value_names_the_field(driver: str, field: str, params: str) -> None:
     with pytest.raises(SparkConfError) as info:
         read_job_conf({driver: {"entryPoint": "x", field: params}}, None)
@@ -543,8 +543,10 @@ def test_a_trailing_backslash_is_an_error_as_in_shlex() -> None:
         tokenize("--conf a=b \\")
 
 
-@pytest.mark.parametrize("switch", ["-S", "--silent", "--verbose", "-v"])
-def test_a_spark_sql_switch_takes_no_value(switch: str) -> None:
+@pytest.mark.parametrize(
+    "switch", ["-S", "--silent", "--verbose", "-v", "--load-spark-defaults", "--usage-error"]
+)
+def test_a_switch_takes_no_value(switch: str) -> None:
     """spark-sql's CLI takes ``-S``/``--silent`` alone: the ``--conf`` after it is Spark's."""
     driver = {"sparkSqlJobDriver": {"sparkSqlParameters": f"{switch} --conf spark.executor.memory=8g"}}
 
@@ -565,3 +567,51 @@ def test_python_apps_are_recognised_as_spark_does(entry_point: str, python: bool
     conf = read_job_conf({"sparkSubmitJobDriver": {"entryPoint": entry_point}}, None)
 
     assert conf.is_python is python
+
+
+def test_a_conf_with_an_empty_key_is_ignored_as_spark_does() -> None:
+    conf = conf_of("--conf =4g --conf spark.executor.memory=8g")
+
+    assert conf.effective == {"spark.executor.memory": "8g"}
+
+
+@pytest.mark.parametrize("params", ["--properties-file s3://a/b.conf", "--properties-file=s3://a/b.conf"])
+def test_a_properties_file_is_read(params: str) -> None:
+    conf = conf_of(f"{params} --conf spark.executor.memory=8g")
+
+    assert conf.properties_file == "s3://a/b.conf"
+    assert conf.get("spark.executor.memory") == "8g"
+    assert conf_of("--conf spark.executor.memory=8g").properties_file is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "overhead", "off_heap"),
+    [
+        ({"spark.yarn.executor.memoryOverhead": "2g"}, 2048, 0),  # YARN's name, still read by Spark
+        ({"spark.yarn.executor.memoryOverhead": "2g", "spark.executor.memoryOverhead": "1g"}, 1024, 0),
+        ({"spark.unsafe.offHeap": "true", "spark.memory.offHeap.size": "1g"}, 409, 1024),
+        (
+            {"spark.unsafe.offHeap": "true", "spark.memory.offHeap.enabled": "false"},
+            409,
+            0,
+        ),  # the key itself wins over its older name
+    ],
+)
+def test_older_key_names_count_when_the_key_is_unset(
+    settings: dict[str, str], overhead: int, off_heap: int
+) -> None:
+    size = size_of({"spark.executor.memory": "4g", "spark.memory.offHeap.size": "1g", **settings})
+
+    assert (size.overhead_mib, size.off_heap_mib) == (overhead, off_heap)
+
+
+def test_a_leading_plus_is_a_whole_number_as_in_java() -> None:
+    size = size_of({"spark.executor.instances": "+4", "spark.executor.cores": "+2"})
+
+    assert (size.instances, size.cores) == (4, 2)
+
+
+@pytest.mark.parametrize("value", ["4.0", "-4", "٤", "++4"])
+def test_other_whole_numbers_are_refused(value: str) -> None:
+    with pytest.raises(SparkConfError, match="not a whole number"):
+        size_of({"spark.executor.instances": value})
