@@ -138,6 +138,7 @@ def gather_usage(
     """
     report = CollectionReport()
     observation = outcome
+    summary: EventLogSummary | None = None
     if not sources.event_log and not sources.prometheus_url:
         report.warnings.append(
             "no usage source configured (event_log_dir, prometheus_url): only the outcome is "
@@ -166,8 +167,18 @@ def gather_usage(
             usage = prometheus.usage(outcome.signature_hash, outcome.started_at, end, job_id=outcome.job_id)
         except EmrSizingError as err:
             report.warnings.append(f"prometheus: {err}")
+        except Exception as err:  # a cut response, AWS credentials, a bug: report, never lose the run
+            report.warnings.append(f"prometheus: {type(err).__name__}: {err}")
         else:
-            observation = _with_prometheus(observation, usage)
+            if sources.prometheus_job_id_label or summary is None:
+                observation = _with_prometheus(observation, usage)
+            else:
+                # per signature, so concurrent runs of it (mapped tasks, a backfill) mix in
+                observation = _filled_by_prometheus(observation, usage, summary)
+                report.warnings.append(
+                    "prometheus: its figures cover every run of the signature in the window "
+                    "(no prometheus_job_id_label): the run's own event log is kept where it knows"
+                )
             report.sources.append("prometheus")
             report.prometheus = dataclasses.asdict(usage)
             report.warnings.extend(f"prometheus: {w}" for w in usage.warnings)
@@ -222,6 +233,18 @@ def _with_prometheus(observation: Observation, usage: PrometheusUsage) -> Observ
         peak_pod_memory_mib=_known(usage.peak_pod_memory_mib, observation.peak_pod_memory_mib),
         cpu_used_cores_p90=_known(usage.cpu_used_cores_p90, observation.cpu_used_cores_p90),
         oom=observation.oom or usage.oom,
+    )
+
+
+def _filled_by_prometheus(
+    observation: Observation, usage: PrometheusUsage, summary: EventLogSummary
+) -> Observation:
+    """Prometheus figures that may be another run's only fill what the event log does not know."""
+    return dataclasses.replace(
+        observation,
+        peak_pod_memory_mib=_known(observation.peak_pod_memory_mib, usage.peak_pod_memory_mib),
+        cpu_used_cores_p90=_known(observation.cpu_used_cores_p90, usage.cpu_used_cores_p90),
+        oom=observation.oom or (usage.oom and not summary.complete),
     )
 
 

@@ -252,14 +252,19 @@ def test_amp_requests_are_signed_for_aps_in_the_workspace_region(prometheus: str
     assert amp.is_amp and amp._region() == "eu-west-1"
 
 
-def test_prometheus_evidence_wins_over_the_event_log_when_both_are_there(prometheus: str) -> None:
+def test_prometheus_evidence_of_the_run_wins_over_the_event_log(prometheus: str) -> None:
     from airflow_emr_sizing.collect import UsageSources, gather_usage
     from airflow_emr_sizing.store import Observation
 
     outcome = Observation(
         job_id="jr-1", signature_hash="s1-target", app_name="etl", started_at=START, state="COMPLETED"
     )
-    sources = UsageSources(event_log=True, event_log_attempts=1, prometheus_url=prometheus)
+    sources = UsageSources(
+        event_log=True,
+        event_log_attempts=1,
+        prometheus_url=prometheus,
+        prometheus_job_id_label="emr-containers.amazonaws.com/job.id",
+    )
     log = Path(__file__).parent / "fixtures" / "spark-events" / "application_1553914137147_0018"
 
     observation, report = gather_usage(outcome, sources, event_log=str(log), finished_at=END)
@@ -270,6 +275,62 @@ def test_prometheus_evidence_wins_over_the_event_log_when_both_are_there(prometh
     assert observation.cpu_used_cores_p90 == pytest.approx(2.0, abs=0.05)
     assert observation.peak_heap_mib == 940  # only the event log knows the heap
     assert observation.oom is True  # the OOM kill Prometheus saw
+
+
+def test_prometheus_figures_of_the_whole_signature_only_fill_what_the_event_log_lacks(
+    prometheus: str,
+) -> None:
+    """Without a job-id label they may be a concurrent run's (a mapped task's twin, a backfill)."""
+    from airflow_emr_sizing.collect import UsageSources, gather_usage
+    from airflow_emr_sizing.store import Observation
+
+    outcome = Observation(
+        job_id="jr-1", signature_hash="s1-target", app_name="etl", started_at=START, state="COMPLETED"
+    )
+    sources = UsageSources(event_log=True, event_log_attempts=1, prometheus_url=prometheus)
+    log = Path(__file__).parent / "fixtures" / "spark-events" / "application_1553914137147_0018"
+    from_log, _ = gather_usage(outcome, UsageSources(event_log=True, event_log_attempts=1), event_log=str(log))
+
+    observation, report = gather_usage(outcome, sources, event_log=str(log), finished_at=END)
+
+    assert report.sources == ["outcome", "eventlog", "prometheus"]
+    assert observation.peak_pod_memory_mib == from_log.peak_pod_memory_mib != 3000
+    assert observation.oom is False  # the whole log shows none; the OOM kill may be another run's
+    assert any("no prometheus_job_id_label" in w for w in report.warnings)
+
+
+def test_a_malformed_prometheus_answer_only_warns() -> None:
+    """Anything Prometheus (or a proxy before it) answers must not cost the run its record."""
+    import http.server
+    import threading
+
+    from airflow_emr_sizing.collect import UsageSources, gather_usage
+    from airflow_emr_sizing.store import Observation
+
+    class ListAnswer(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"[]")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), ListAnswer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        outcome = Observation(
+            job_id="jr-1", signature_hash="s1-target", app_name="etl", started_at=START, oom=True
+        )
+        sources = UsageSources(prometheus_url=f"http://127.0.0.1:{server.server_address[1]}")
+        observation, report = gather_usage(outcome, sources, finished_at=END)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert observation.oom is True and observation.source == "outcome"
+    assert report.warnings == ["prometheus: AttributeError: 'list' object has no attribute 'get'"]
 
 
 def test_an_unreachable_prometheus_only_warns(tmp_path: Path) -> None:
