@@ -665,7 +665,7 @@ _DRIVERS = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg"
 
 
 def sql_url(conn: Any) -> str:
-    """A SQLAlchemy URL from an Airflow connection: ``sqlite`` (host = file path), ``postgres``, ``mysql``.
+    """A SQLAlchemy URL from an Airflow connection: ``sqlite`` (the file path), ``postgres``, ``mysql``.
 
     ``extra`` may carry ``{"sqlalchemy_url": ...}`` for anything else SQLAlchemy can reach.
     PostgreSQL needs the ``postgres`` extra of this package (psycopg 3), MySQL the ``mysql`` one.
@@ -674,7 +674,14 @@ def sql_url(conn: Any) -> str:
     if extra.get("sqlalchemy_url"):
         return str(extra["sqlalchemy_url"])
     if conn.conn_type == "sqlite":
-        return f"sqlite:///{conn.host}"
+        # the file is the host when typed in the UI, the path when given as a URI (sqlite:////a/b.db)
+        path = conn.host or conn.schema
+        if not path or path == ":memory:":
+            raise StoreError(
+                f"connection {conn.conn_id!r} names no SQLite file (host, or the path of its URI): "
+                "an in-memory store would forget every run"
+            )
+        return f"sqlite:///{path}"
     if conn.conn_type in _DRIVERS:
         url = sa.engine.URL.create(
             _DRIVERS[conn.conn_type],

@@ -187,6 +187,30 @@ def test_url_from_an_airflow_connection(
     assert url_from_connection("sizing_store") == expected
 
 
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [("sqlite:////data/store.db", "sqlite:////data/store.db"), ("sqlite:///store.db", "sqlite:///store.db")],
+)
+def test_a_sqlite_connection_given_as_a_uri_names_its_file(
+    uri: str, expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Airflow puts a URI's path in ``schema``; the host is then empty."""
+    monkeypatch.setenv("AIRFLOW_CONN_SIZING_STORE", uri)
+
+    assert url_from_connection("sizing_store") == expected
+
+
+@pytest.mark.parametrize("fields", [{}, {"host": ":memory:"}])
+def test_a_sqlite_connection_without_a_file_is_refused(
+    fields: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An in-memory store would silently forget every run at the end of the task."""
+    monkeypatch.setenv("AIRFLOW_CONN_SIZING_STORE", json.dumps({"conn_type": "sqlite", **fields}))
+
+    with pytest.raises(StoreError, match="'sizing_store' names no SQLite file"):
+        url_from_connection("sizing_store")
+
+
 def test_an_unsupported_connection_type_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_SIZING_STORE", json.dumps({"conn_type": "ftp", "host": "x"}))
 
