@@ -110,6 +110,8 @@ _OOM = re.compile(
     r"|exit(?:ed with)? code:? ?(?:137|52)\b|exit status:? ?(?:137|52)\b",
     re.IGNORECASE,
 )
+#: A task's own failure that more executor memory cures (not a GPU's, see _task_failure).
+_EXECUTOR_OOM_ERRORS = ("java.lang.OutOfMemoryError", "SparkOutOfMemoryError", "UNABLE_TO_ACQUIRE_MEMORY")
 _MAX_EVIDENCE = 5
 #: Longer than any real task or executor (a week): such times are corrupt.
 _MAX_SPAN_MS = 7 * 24 * 3600 * 1000
@@ -518,7 +520,7 @@ class _Summarizer:
         elif kind == "ExceptionFailure":
             name = str(reason.get("Class Name") or "")
             description = str(reason.get("Description") or "")
-            if name == "java.lang.OutOfMemoryError" or "java.lang.OutOfMemoryError" in description:
+            if any(error in name or error in description for error in _EXECUTOR_OOM_ERRORS):
                 if executor != _DRIVER:
                     self._oom(f"task on executor {executor} failed: {name}: {description}")
             elif "OOM" in name or "OutOfMemory" in description:

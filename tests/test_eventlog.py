@@ -162,6 +162,71 @@ def test_blind_spots_are_warnings() -> None:
     assert any("local mode" in w for w in local)
 
 
+_K8S_LOSS = (
+    "The executor with id 1 exited with exit code {code}.\n\n"
+    "The API gave the following container statuses:\n\n\n"
+    "\t container name: spark-kubernetes-executor\n\t container image: spark:3.5.1\n"
+    "\t container state: terminated\n\t exit code: {code}\n\t termination reason: {reason}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("class_name", "description", "oom"),
+    [
+        (
+            "org.apache.spark.memory.SparkOutOfMemoryError",
+            "[UNABLE_TO_ACQUIRE_MEMORY] Unable to acquire 65536 bytes of memory, got 0.",
+            True,
+        ),
+        ("org.apache.spark.SparkException", "Job aborted: SparkOutOfMemoryError: Unable to acquire", True),
+        ("java.lang.OutOfMemoryError", "Java heap space", True),
+        ("java.io.IOException", "No space left on device", False),
+    ],
+)
+def test_a_task_failing_for_want_of_executor_memory_is_an_oom(
+    tmp_path: Path, class_name: str, description: str, oom: bool
+) -> None:
+    """Spark keeps the executor alive after a SparkOutOfMemoryError: the task's failure is the only trace."""
+    failed = {
+        "Event": "SparkListenerTaskEnd",
+        "Stage ID": 0,
+        "Stage Attempt ID": 0,
+        "Task Type": "ResultTask",
+        "Task End Reason": {
+            "Reason": "ExceptionFailure",
+            "Class Name": class_name,
+            "Description": description,
+            "Stack Trace": [],
+            "Accumulator Updates": [],
+        },
+        "Task Info": {
+            "Task ID": 1,
+            "Index": 0,
+            "Attempt": 0,
+            "Launch Time": 1500,
+            "Executor ID": "1",
+            "Host": "h",
+            "Finish Time": 1900,
+            "Failed": True,
+            "Killed": False,
+            "Accumulables": [],
+        },
+    }
+    lines = [
+        '{"Event":"SparkListenerLogStart","Spark Version":"3.5.1"}',
+        '{"Event":"SparkListenerApplicationStart","App Name":"a","App ID":"spark-1","Timestamp":1000}',
+        '{"Event":"SparkListenerExecutorAdded","Timestamp":1000,"Executor ID":"1","Executor Info":{}}',
+        json.dumps(failed, separators=(",", ":")),
+    ]
+    log = tmp_path / "app"
+    log.write_text("\n".join(lines) + "\n")
+
+    summary = read_event_log(str(log))
+
+    assert summary.failed_tasks == 1
+    assert summary.oom is oom
+
+
 def test_oom_wordings_of_kubernetes_yarn_and_jvm(tmp_path: Path) -> None:
     base = [
         '{"Event":"SparkListenerLogStart","Spark Version":"3.5.1"}',
@@ -176,6 +241,8 @@ def test_oom_wordings_of_kubernetes_yarn_and_jvm(tmp_path: Path) -> None:
         "Pod reason: OOMKilled": True,
         "Executor killed by driver.": False,
         "Container exited with a non-zero exit code 1370": False,
+        f"{_K8S_LOSS.format(code='137(SIGKILL, possible container OOM)', reason='OOMKilled')}": True,
+        f"{_K8S_LOSS.format(code='52(JVM OOM)', reason='Error')}": True,
     }
     for wording, oom in wordings.items():
         removed = json.dumps(
