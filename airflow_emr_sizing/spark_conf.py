@@ -306,9 +306,7 @@ def spark_defaults_of(configuration_overrides: Mapping[str, Any] | None) -> dict
 
 
 @functools.lru_cache(maxsize=16)
-def _settings_from_params(
-    params: str, params_field: str
-) -> tuple[Mapping[str, ConfSetting], str | None]:
+def _settings_from_params(params: str, params_field: str) -> tuple[Mapping[str, ConfSetting], str | None]:
     """The settings of a parameters string, and its ``--properties-file`` (read-only: cached, as a
     submission parses it several times)."""
     from_conf: dict[str, ConfSetting] = {}

@@ -289,7 +289,9 @@ def test_prometheus_figures_of_the_whole_signature_only_fill_what_the_event_log_
     )
     sources = UsageSources(event_log=True, event_log_attempts=1, prometheus_url=prometheus)
     log = Path(__file__).parent / "fixtures" / "spark-events" / "application_1553914137147_0018"
-    from_log, _ = gather_usage(outcome, UsageSources(event_log=True, event_log_attempts=1), event_log=str(log))
+    from_log, _ = gather_usage(
+        outcome, UsageSources(event_log=True, event_log_attempts=1), event_log=str(log)
+    )
 
     observation, report = gather_usage(outcome, sources, event_log=str(log), finished_at=END)
 
