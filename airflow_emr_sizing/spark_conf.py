@@ -73,8 +73,7 @@ _SWITCHES = frozenset(
 PROPERTIES_FILE = "--properties-file"
 #: Older names Spark still reads when the key itself is unset (``SparkConf.configsWithAlternatives``).
 _ALTERNATES = {
-    "spark.executor.memoryOverhead": "spark.yarn.executor.memoryOverhead",
-    "spark.driver.memoryOverhead": "spark.yarn.driver.memoryOverhead",
+    EXECUTOR_MEMORY_OVERHEAD: "spark.yarn.executor.memoryOverhead",
     "spark.memory.offHeap.enabled": "spark.unsafe.offHeap",
 }
 _SPARK_DEFAULTS = "spark-defaults"
@@ -338,7 +337,7 @@ def _settings_from_params(params: str, params_field: str) -> tuple[Mapping[str, 
     return MappingProxyType(merged), properties_file
 
 
-_SIZED_OPTIONS = frozenset((*_CONF_FLAGS, *FLAG_KEYS, PROPERTIES_FILE))
+_READ_OPTIONS = frozenset((*_CONF_FLAGS, *FLAG_KEYS, PROPERTIES_FILE))
 
 
 def _options(tokens: list[Token], params_field: str) -> Iterator[tuple[str, Token, str]]:
@@ -350,10 +349,10 @@ def _options(tokens: list[Token], params_field: str) -> Iterator[tuple[str, Toke
     while i < len(tokens):
         word = tokens[i]
         name, sep, inline = word.text.partition("=")
-        if sep and name in _SIZED_OPTIONS:
+        if sep and name in _READ_OPTIONS:
             yield name, Token(inline, word.start, word.end), name + "="
             i += 1
-        elif word.text in _SIZED_OPTIONS:
+        elif word.text in _READ_OPTIONS:
             if i + 1 >= len(tokens):
                 raise SparkConfError(params_field, word.text, "option given without a value")
             yield word.text, tokens[i + 1], ""
