@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
 from typing import Any, Protocol
 
 from airflow_emr_sizing.exceptions import EmrSizingError
@@ -65,9 +66,7 @@ class HistoryRun:
         missing = [k for k in ("run_id", "app_name", "started_at", "spark_conf") if k not in data]
         if missing:
             raise ValueError(f"missing {', '.join(missing)}")
-        started = datetime.fromisoformat(str(data["started_at"]))
-        if started.tzinfo is None:
-            raise ValueError(f"started_at {data['started_at']!r} has no UTC offset")
+        started = _started_at(data["started_at"])
         conf = data["spark_conf"]
         if not isinstance(conf, dict):
             raise ValueError("spark_conf is not an object")
@@ -88,8 +87,9 @@ class HistoryRun:
                 int(conf.get("spark.executor.instances") or 1),
             ),
             duration_s=_or(_optional(float, data.get("duration_s"), "duration_s", zero=True), 3600.0),
-            peak_pod_memory_mib=_optional(int, data.get("peak_pod_memory_mib"), "peak_pod_memory_mib"),
-            peak_heap_mib=_optional(int, data.get("peak_heap_mib"), "peak_heap_mib"),
+            # needs: a fraction of a MiB rounds up, or a pod just too small would look big enough
+            peak_pod_memory_mib=_optional(math.ceil, data.get("peak_pod_memory_mib"), "peak_pod_memory_mib"),
+            peak_heap_mib=_optional(math.ceil, data.get("peak_heap_mib"), "peak_heap_mib"),
             cpu_used_cores_p90=_optional(
                 float, data.get("cpu_used_cores_p90"), "cpu_used_cores_p90", zero=True
             ),
@@ -119,8 +119,22 @@ def _or(value: Any, default: Any) -> Any:
     return default if value is None else value
 
 
-def _optional(kind: type[Any], value: Any, name: str, *, zero: bool = False) -> Any:
-    """A positive finite number (or zero, when ``zero``), or ``None`` when absent."""
+def _started_at(value: Any) -> datetime:
+    """An aware ``started_at``; a trailing ``Z`` is UTC, which Python 3.10's parser refuses."""
+    text = str(value)
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    try:
+        started = datetime.fromisoformat(text)
+    except ValueError as err:
+        raise ValueError(f"started_at {value!r} is not an ISO-8601 date and time") from err
+    if started.tzinfo is None:
+        raise ValueError(f"started_at {value!r} has no UTC offset")
+    return started
+
+
+def _optional(kind: Callable[[float], Any], value: Any, name: str, *, zero: bool = False) -> Any:
+    """A positive finite number (or zero, when ``zero``) converted by ``kind``, or ``None`` when absent."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -224,20 +238,36 @@ def replay(
     holiday_country: str | None = None,
     holiday_subdivision: str | None = None,
 ) -> Iterator[RunOutcome]:
-    """Size each run from the ones before it and feed back what it would have shown."""
-    for run in sorted(runs, key=lambda r: (r.started_at, r.run_id)):
-        signature = build_signature(
-            run.app_name, run.started_at, timezone, run.spark_conf, holiday_country, holiday_subdivision
-        )
-        configured = run.configured()
-        result = sizer.size(run, signature, configured)
-        if isinstance(result, NoRecommendation):
-            outcome = RunOutcome(run, signature, configured, None, {"level": None, "samples": result.samples,
-                                                                   "reason": result.reason})  # fmt: skip
-        else:
-            outcome = RunOutcome(run, signature, configured, result, result.basis)
-        sizer.learn(_observation(outcome))
-        yield outcome
+    """Size each run from the ones before it and feed back what it would have shown.
+
+    Runs that start at the same moment are all sized before any of them is learnt: none of them
+    started earlier than another, so none may see another's outcome (contracts/backtest.md).
+    """
+    ordered = sorted(runs, key=lambda r: (r.started_at, r.run_id))
+    for _, together in groupby(ordered, key=lambda r: r.started_at):
+        outcomes = [_sized(run, sizer, timezone, holiday_country, holiday_subdivision) for run in together]
+        for outcome in outcomes:
+            sizer.learn(_observation(outcome))
+        yield from outcomes
+
+
+def _sized(
+    run: HistoryRun,
+    sizer: Sizer,
+    timezone: str,
+    holiday_country: str | None,
+    holiday_subdivision: str | None,
+) -> RunOutcome:
+    """The run sized from what ``sizer`` has learnt so far; learning from it is the caller's."""
+    signature = build_signature(
+        run.app_name, run.started_at, timezone, run.spark_conf, holiday_country, holiday_subdivision
+    )
+    configured = run.configured()
+    result = sizer.size(run, signature, configured)
+    if isinstance(result, NoRecommendation):
+        return RunOutcome(run, signature, configured, None, {"level": None, "samples": result.samples,
+                                                            "reason": result.reason})  # fmt: skip
+    return RunOutcome(run, signature, configured, result, result.basis)
 
 
 def _observation(outcome: RunOutcome) -> Observation:

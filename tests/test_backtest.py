@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ CONF = {
 }
 
 
-def line(run_id: str, started_at: str, peak: int | None = 3000, **more: Any) -> str:
+def line(run_id: str, started_at: str, peak: float | None = 3000, **more: Any) -> str:
     data = {
         "run_id": run_id,
         "app_name": "dw-blog-load",
@@ -69,6 +69,8 @@ def test_the_contract_example_parses_with_defaults_and_unknown_fields_ignored() 
         (line("ok", "2026-03-06T14:00:00+09:00"), "run_id 'ok' repeats line 1"),
         (line("x", "2026-03-06T14:00:00+09:00", peak=-5), "peak_pod_memory_mib must be a positive"),
         (line("x", "2026-03-06T14:00:00+09:00", peak=float("inf")), "peak_pod_memory_mib"),
+        (line("x", "2026-03-06T14:00:00+09:00", peak_heap_mib=float("nan")), "peak_heap_mib must be"),
+        (line("x", "2026-03-06T14:00:00+09:00", peak_heap_mib=-0.5), "peak_heap_mib must be"),
         (line("x", "2026-03-06T14:00:00+09:00", executors=-3), "executors must be a non-negative"),
         (line("x", "2026-03-06T14:00:00+09:00", oom="false"), "oom is not true or false"),
         (line("x", "2026-03-06T14:00:00+09:00", app_name=None), "app_name is not a non-empty string"),
@@ -81,6 +83,20 @@ def test_a_malformed_line_is_an_error_naming_it(bad: str, problem: str) -> None:
     assert problem in str(err.value)
     runs, invalid = parse_history([good, bad], skip_invalid=True)
     assert (len(runs), invalid) == (1, 1)
+
+
+@pytest.mark.parametrize("utc", ["Z", "z"])
+def test_a_started_at_in_utc_may_end_in_z(utc: str) -> None:
+    # Python 3.10 parses neither; 3.11 only the upper case
+    (run,) = parse_history([line("jr-1", f"2026-03-06T05:00:00{utc}")])[0]
+
+    assert run.started_at == datetime.fromisoformat("2026-03-06T14:00:00+09:00")
+    assert run.started_at.utcoffset() == timedelta(0)
+
+
+def test_a_started_at_that_is_no_date_names_the_field() -> None:
+    with pytest.raises(HistoryError, match="line 1: started_at 'soon' is not an ISO-8601"):
+        parse_history([line("jr-1", "soon")])
 
 
 # --- replay ---------------------------------------------------------------------------------------
@@ -111,6 +127,26 @@ def test_runs_replay_in_start_order_seeing_only_earlier_runs() -> None:
     assert spy.seen == [("jr-1", []), ("jr-3", ["jr-1"]), ("jr-5", ["jr-1", "jr-3"])]
 
 
+def test_runs_starting_together_see_only_runs_before_them_not_each_other() -> None:
+    lines = [
+        line("jr-late", "2026-03-06T03:00:00+09:00"),
+        line("jr-b", "2026-03-06T02:00:00+09:00"),
+        line("jr-a", "2026-03-05T17:00:00+00:00"),  # the same moment as jr-b, in another offset
+        line("jr-early", "2026-03-06T01:00:00+09:00"),
+    ]
+    spy = Spy(4096)
+
+    outcomes = list(replay(parse_history(lines)[0], spy, "Asia/Seoul"))
+
+    assert [o.run.run_id for o in outcomes] == ["jr-early", "jr-a", "jr-b", "jr-late"]
+    assert spy.seen == [
+        ("jr-early", []),
+        ("jr-a", ["jr-early"]),
+        ("jr-b", ["jr-early"]),
+        ("jr-late", ["jr-early", "jr-a", "jr-b"]),
+    ]
+
+
 def test_an_undersized_run_teaches_an_oom_at_its_size_not_its_peak() -> None:
     runs = parse_history(
         [
@@ -131,6 +167,14 @@ def test_an_undersized_run_teaches_an_oom_at_its_size_not_its_peak() -> None:
         3596,
     )
     assert (ok.oom, ok.peak_pod_memory_mib) == (False, 3000)
+
+
+def test_fractional_memory_needs_round_up_not_down() -> None:
+    (run,) = parse_history([line("jr-1", "2026-03-06T01:00:00+09:00", peak=5200.4, peak_heap_mib=3900.2)])[0]
+
+    assert (run.peak_pod_memory_mib, run.peak_heap_mib) == (5201, 3901)
+    (outcome,) = replay([run], Spy(5200), "Asia/Seoul")
+    assert outcome.under_provisioned is True  # 5200 MiB pods would not have held 5200.4 MiB
 
 
 def test_explicit_zeros_are_kept_not_defaulted() -> None:
