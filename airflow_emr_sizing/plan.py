@@ -299,10 +299,15 @@ def _plan(
 
 
 def _event_log_values(effective: Mapping[str, str], options: SizingOptions) -> dict[str, str]:
-    """Event logging into the run's own folder, with executor metrics, unless the job says otherwise."""
-    if not options.event_log_dir or not options.event_log_metrics:
+    """Event logging into the run's own folder, with executor metrics, unless the job says otherwise.
+
+    The folder is given even without the metrics (``event_log_metrics=False``): a job that logs
+    events on its own then logs into it, and its run's usage can be read back from there.
+    """
+    if not options.event_log_dir:
         return {}
-    wanted = {**EVENT_LOG_METRICS_CONF, EVENT_LOG_DIR: options.event_log_dir}
+    wanted = {**EVENT_LOG_METRICS_CONF} if options.event_log_metrics else {}
+    wanted[EVENT_LOG_DIR] = options.event_log_dir
     return {key: value for key, value in wanted.items() if key not in effective}
 
 

@@ -218,3 +218,31 @@ def test_cpu_request_never_exceeds_the_jobs_cpu_limit() -> None:
 
     assert result.audit.recommendation["executor_request_cores"] == 1.5
     assert result.values["spark.kubernetes.executor.request.cores"] == "1500m"
+
+
+def test_without_event_log_metrics_a_job_that_logs_events_still_logs_into_its_runs_folder() -> None:
+    folder = "s3://b/logs/d/t/r/1/"
+    made: list[str] = []
+    logging = "--conf spark.eventLog.enabled=true --conf spark.executor.instances=10"
+    driver = {"sparkSubmitJobDriver": {"entryPoint": "x.py", "sparkSubmitParameters": logging}}
+    options = SizingOptions(app_name="load", dry_run=False, event_log_dir=folder, event_log_metrics=False)
+
+    result = plan_sizing(driver, None, RUN, options, InMemoryStore, make_event_log_dir=made.append)
+
+    assert result.values["spark.eventLog.dir"] == folder
+    assert made == [folder]  # Spark does not start when the folder it logs into is missing
+    assert not {"spark.eventLog.logStageExecutorMetrics", "spark.executor.processTreeMetrics.enabled"} & set(
+        result.values
+    )
+
+
+def test_without_event_log_metrics_a_job_without_event_logging_gets_no_folder_made() -> None:
+    made: list[str] = []
+    options = SizingOptions(
+        app_name="load", dry_run=False, event_log_dir="s3://b/l/", event_log_metrics=False
+    )
+
+    result = plan_sizing(DRIVER, None, RUN, options, InMemoryStore, make_event_log_dir=made.append)
+
+    assert "spark.eventLog.enabled" not in result.values
+    assert made == []
