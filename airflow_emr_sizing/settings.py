@@ -258,6 +258,12 @@ def load_settings() -> Settings:
             raise SizingConfigError(f"[{SECTION}] {name}", get(name), "must be at least 1")
         return count
 
+    def not_negative(name: str) -> int:
+        count: int = number(name, int)
+        if count < 0:
+            raise SizingConfigError(f"[{SECTION}] {name}", get(name), "must be 0 (no limit) or more")
+        return count
+
     airflow_home = os.environ.get("AIRFLOW_HOME") or os.path.expanduser("~/airflow")
     return Settings(
         dry_run=parse_bool(f"[{SECTION}] dry_run", get("dry_run")),
@@ -279,6 +285,6 @@ def load_settings() -> Settings:
         risk=number("risk", float),
         node_memory=get("node_memory") or None,
         node_cores=number("node_cores", float) if get("node_cores") else None,
-        retention_days=number("retention_days", int),
-        retention_max_runs_per_signature=number("retention_max_runs_per_signature", int),
+        retention_days=not_negative("retention_days"),
+        retention_max_runs_per_signature=not_negative("retention_max_runs_per_signature"),
     )

@@ -341,6 +341,9 @@ def test_bad_rendered_arguments_fail_before_submitting_naming_the_field(
         ("RISK", "0.9", "[emr_sizing] risk"),
         ("STORE_TIMEOUT", "inf", "[emr_sizing] store_timeout"),
         ("EVENT_LOG_RETRY_DELAY", "-1", "[emr_sizing] event_log_retry_delay"),
+        ("LABEL_KEY", "spark-role", "[emr_sizing] label_key"),
+        ("RETENTION_DAYS", "-1", "[emr_sizing] retention_days"),
+        ("RETENTION_MAX_RUNS_PER_SIGNATURE", "-5", "[emr_sizing] retention_max_runs_per_signature"),
     ],
 )
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")

@@ -482,9 +482,11 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 EmrContainerOperator = SizedEmrContainerOperator
 
 
-#: Task arguments defaulting to an ``[emr_sizing]`` option, and that option's name.
+#: Task arguments defaulting to an ``[emr_sizing]`` option, and that option's name (``label_key``
+#: is an option only).
 _SETTING_OF = {
     "sizing_mode": "mode",
+    "label_key": "label_key",
     **{name: name for name in ("dry_run", "holiday_country", "holiday_subdivision", "risk")},
     **{name: name for name in ("node_memory", "node_cores", "event_log_dir", "event_log_metrics")},
 }
