@@ -52,6 +52,7 @@ __all__ = [
     "Policy",
     "Recommendation",
     "RunContext",
+    "cpu_step_millis",
     "day_type",
     "recommend",
     "weighted_quantile",
@@ -60,7 +61,8 @@ __all__ = [
 MIN_OVERHEAD_MIB = 384
 MIN_HEAP_MIB = MIN_EXECUTOR_MEMORY_MIB
 _MEMORY_STEP_MIB = 32
-_CPU_STEP = 0.05
+#: CPU requests are whole steps of this many millicores.
+_CPU_STEP_MILLIS = 50
 _Z = NormalDist()
 #: Errors needed in the tail beyond a quantile for it to be estimated from data alone.
 _TAIL_SUPPORT = 2.0
@@ -578,9 +580,17 @@ def _cores(runs: Sequence[_Run], context: RunContext, policy: Policy, basis: dic
         wanted = weighted_quantile(used, [1.0] * len(used), policy.cpu_quantile) * (1 + policy.cpu_margin)
         floor = bounds.min_cores if bounds.min_cores is not None else policy.min_cores
         basis["cpu_samples"] = len(used)
-    millis = math.ceil(wanted / _CPU_STEP) * round(_CPU_STEP * 1000)
-    millis = min(max(millis, math.ceil(floor * 1000)), math.floor(ceiling * 1000))
+    millis = min(max(cpu_step_millis(wanted), math.ceil(floor * 1000)), math.floor(ceiling * 1000))
     return max(millis, 1) / 1000
+
+
+def cpu_step_millis(cores: float) -> int:
+    """``cores`` rounded up to a whole CPU step, in millicores.
+
+    Counted in millicores (to a micro-core, below any float error), so a request already on a
+    step stays there: ``0.55 / 0.05`` is 11.000000000000002 in floats, which rounds up a step.
+    """
+    return math.ceil(round(cores * 1000, 3) / _CPU_STEP_MILLIS) * _CPU_STEP_MILLIS
 
 
 def _fit_node(

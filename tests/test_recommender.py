@@ -19,6 +19,7 @@ from airflow_emr_sizing.recommender import (
     Policy,
     Recommendation,
     RunContext,
+    cpu_step_millis,
     day_type,
     recommend,
     weighted_quantile,
@@ -552,3 +553,15 @@ def test_the_reason_counts_each_run_once() -> None:
 
     assert isinstance(result, NoRecommendation)
     assert result.reason.startswith("3 past run(s)")
+
+
+@given(st.integers(min_value=1, max_value=4000))
+def test_a_cpu_request_on_a_step_stays_on_it(steps: int) -> None:
+    assert cpu_step_millis(steps * 0.05) == steps * 50  # 0.55 / 0.05 is 11.000000000000002 in floats
+
+
+@given(st.floats(min_value=0.001, max_value=200, allow_nan=False))
+def test_a_cpu_request_rounds_up_to_the_next_step_never_down(cores: float) -> None:
+    millis = cpu_step_millis(cores)
+    assert millis % 50 == 0
+    assert cores * 1000 - 1e-3 <= millis < cores * 1000 + 50
