@@ -14,8 +14,11 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from datetime import timezone as dt_timezone
 from itertools import groupby
 from typing import Any, Protocol
+
+import pendulum
 
 from airflow_emr_sizing.exceptions import EmrSizingError
 from airflow_emr_sizing.plan import SizingOptions, recommend_from_store
@@ -120,17 +123,25 @@ def _or(value: Any, default: Any) -> Any:
 
 
 def _started_at(value: Any) -> datetime:
-    """An aware ``started_at``; a trailing ``Z`` is UTC, which Python 3.10's parser refuses."""
-    text = str(value)
-    if text[-1:] in ("Z", "z"):
-        text = text[:-1] + "+00:00"
+    """An aware ``started_at``, read by pendulum's ISO-8601 parser rather than
+    ``datetime.fromisoformat``, whose accepted forms change between Python 3.10 and 3.11.
+
+    Upper-cased first: RFC 3339 allows a lower-case ``t`` and ``z``, pendulum reads only capitals
+    (and ``NOW``, unlike ``now``, is no moment to pendulum either).
+    """
     try:
-        started = datetime.fromisoformat(text)
-    except ValueError as err:
+        if not isinstance(value, str):
+            raise TypeError(type(value).__name__)
+        moment = pendulum.parse(value.upper(), exact=True, tz=None)
+    except (ValueError, TypeError) as err:
         raise ValueError(f"started_at {value!r} is not an ISO-8601 date and time") from err
-    if started.tzinfo is None:
+    if not isinstance(moment, pendulum.DateTime):  # a date, a time, a duration or an interval
+        raise ValueError(f"started_at {value!r} is not a date and time")
+    offset = moment.utcoffset()
+    if offset is None:
         raise ValueError(f"started_at {value!r} has no UTC offset")
-    return started
+    # a plain datetime, as before: nothing downstream gets pendulum's arithmetic by accident
+    return datetime(*moment.timetuple()[:6], moment.microsecond, tzinfo=dt_timezone(offset))
 
 
 def _optional(kind: Callable[[float], Any], value: Any, name: str, *, zero: bool = False) -> Any:

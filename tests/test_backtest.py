@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from airflow_emr_sizing.backtest import HistoryError, HistoryRun, StoreSizer, parse_history, replay, summarize
 from airflow_emr_sizing.cli import main
@@ -97,6 +99,68 @@ def test_a_started_at_in_utc_may_end_in_z(utc: str) -> None:
 def test_a_started_at_that_is_no_date_names_the_field() -> None:
     with pytest.raises(HistoryError, match="line 1: started_at 'soon' is not an ISO-8601"):
         parse_history([line("jr-1", "soon")])
+
+
+def _iso_8601(moment: datetime, style: str, digits: int, colon: bool) -> str:
+    """``moment`` in one of ISO-8601's forms, with ``digits`` decimals of a second."""
+    date = {
+        "calendar": moment.strftime("%Y-%m-%d"),
+        "basic": moment.strftime("%Y%m%d"),
+        "ordinal": moment.strftime("%Y-%j"),
+        "week": "{}-W{:02d}-{}".format(*moment.isocalendar()),
+    }[style]
+    clock = moment.strftime("%H%M%S" if style == "basic" else "%H:%M:%S")
+    fraction = f".{moment.microsecond:06d}000"[: digits + 1] if digits else ""
+    offset = moment.strftime("%z")  # +0900
+    if colon and style != "basic":
+        offset = offset[:3] + ":" + offset[3:]
+    return f"{date}T{clock}{fraction}{offset}"
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1970, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.sampled_from(
+            [timezone(timedelta(minutes=m)) for m in (-720, -570, -60, 0, 60, 330, 345, 540, 840)]
+        ),
+    ),
+    style=st.sampled_from(["calendar", "basic", "ordinal", "week"]),
+    digits=st.integers(0, 9),
+    colon=st.booleans(),
+)
+def test_started_at_reads_iso_8601_the_same_on_every_python(
+    moment: datetime, style: str, digits: int, colon: bool
+) -> None:
+    # Python 3.10's datetime.fromisoformat refused +0900 and fractions other than 3 or 6 digits;
+    # 3.11's still refuses ordinal and week dates
+    text = _iso_8601(moment, style, digits, colon)
+
+    (run,) = parse_history([line("jr-1", text)])[0]
+
+    kept = 10 ** (6 - min(digits, 6))  # digits beyond microseconds are dropped
+    assert run.started_at == moment.replace(microsecond=moment.microsecond // kept * kept)
+    assert run.started_at.utcoffset() == moment.utcoffset()
+
+
+@pytest.mark.parametrize(
+    ("started_at", "problem"),
+    [
+        ("2026-03-06T14:00:00", "has no UTC offset"),
+        ("2026-03-06", "is not a date and time"),
+        ("14:00:00+09:00", "is not a date and time"),
+        ("P1D", "is not a date and time"),
+        ("2026-03-06T14:00:00+09:00/P1D", "is not a date and time"),
+        ("now", "is not an ISO-8601 date and time"),
+        ("2026-02-30T14:00:00+09:00", "is not an ISO-8601 date and time"),
+        (1772773200, "is not an ISO-8601 date and time"),
+    ],
+)
+def test_a_started_at_that_is_no_moment_with_an_offset_names_the_field(started_at: Any, problem: str) -> None:
+    with pytest.raises(HistoryError, match="line 1") as err:
+        parse_history([line("jr-1", started_at)])
+
+    assert f"started_at {started_at!r} {problem}" in str(err.value)
 
 
 # --- replay ---------------------------------------------------------------------------------------
