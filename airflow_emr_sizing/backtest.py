@@ -86,7 +86,7 @@ class HistoryRun:
             started_at=started,
             spark_conf=conf,
             executors=_or(
-                _optional(int, data.get("executors"), "executors", zero=True),
+                _optional(int, data.get("executors"), "executors", zero=True, whole=True),
                 int(conf.get("spark.executor.instances") or 1),
             ),
             duration_s=_or(_optional(float, data.get("duration_s"), "duration_s", zero=True), 3600.0),
@@ -144,8 +144,13 @@ def _started_at(value: Any) -> datetime:
     return datetime(*moment.timetuple()[:6], moment.microsecond, tzinfo=dt_timezone(offset))
 
 
-def _optional(kind: Callable[[float], Any], value: Any, name: str, *, zero: bool = False) -> Any:
-    """A positive finite number (or zero, when ``zero``) converted by ``kind``, or ``None`` when absent."""
+def _optional(
+    kind: Callable[[float], Any], value: Any, name: str, *, zero: bool = False, whole: bool = False
+) -> Any:
+    """A positive finite number (or zero, when ``zero``) converted by ``kind``, or ``None`` when absent.
+
+    ``whole`` refuses a fraction (3.0 is whole): a count that ``int`` truncated would be a guess.
+    """
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -154,6 +159,8 @@ def _optional(kind: Callable[[float], Any], value: Any, name: str, *, zero: bool
         raise ValueError(
             f"{name} must be a {'non-negative' if zero else 'positive'} finite number: {value!r}"
         )
+    if whole and value != int(value):
+        raise ValueError(f"{name} is not a whole number: {value!r}")
     return kind(value)
 
 

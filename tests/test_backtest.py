@@ -74,6 +74,7 @@ def test_the_contract_example_parses_with_defaults_and_unknown_fields_ignored() 
         (line("x", "2026-03-06T14:00:00+09:00", peak_heap_mib=float("nan")), "peak_heap_mib must be"),
         (line("x", "2026-03-06T14:00:00+09:00", peak_heap_mib=-0.5), "peak_heap_mib must be"),
         (line("x", "2026-03-06T14:00:00+09:00", executors=-3), "executors must be a non-negative"),
+        (line("x", "2026-03-06T14:00:00+09:00", executors=2.5), "executors is not a whole number: 2.5"),
         (line("x", "2026-03-06T14:00:00+09:00", oom="false"), "oom is not true or false"),
         (line("x", "2026-03-06T14:00:00+09:00", app_name=None), "app_name is not a non-empty string"),
     ],
@@ -239,6 +240,12 @@ def test_fractional_memory_needs_round_up_not_down() -> None:
     assert (run.peak_pod_memory_mib, run.peak_heap_mib) == (5201, 3901)
     (outcome,) = replay([run], Spy(5200), "Asia/Seoul")
     assert outcome.under_provisioned is True  # 5200 MiB pods would not have held 5200.4 MiB
+
+
+def test_a_whole_executors_count_written_as_a_float_is_kept() -> None:
+    (run,) = parse_history([line("jr-1", "2026-03-06T01:00:00+09:00", executors=3.0)])[0]
+
+    assert run.executors == 3 and isinstance(run.executors, int)
 
 
 def test_explicit_zeros_are_kept_not_defaulted() -> None:
