@@ -5,7 +5,8 @@ Sources, in the order teams have them:
 1. the job run's own outcome (``DescribeJobRun``: state, failure reason, the size it ran at) —
    always; built by :mod:`outcome`;
 2. the run's Spark event log, when the operator knows where it is (a run-unique
-   ``spark.eventLog.dir``): executors at peak, per-executor memory peaks, CPU, OOM evidence;
+   ``spark.eventLog.dir``): executors at peak, per-executor memory peaks, CPU, OOM evidence —
+   of every application log there, one per driver attempt;
 3. Prometheus / Amazon Managed Prometheus, when configured: the executor pods' working set, CPU
    and OOM kills, selected by the signature label over the run's window.
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_emr_sizing.eventlog import EventLogSummary, read_event_log
+from airflow_emr_sizing.eventlog import EventLogSummary, read_run_event_logs
 from airflow_emr_sizing.exceptions import EmrSizingError
 from airflow_emr_sizing.prometheus import PrometheusSource, PrometheusUsage
 from airflow_emr_sizing.spark_conf import read_job_conf
@@ -43,7 +44,7 @@ def run_event_log_dir(
     ``{run}/{map_index}/{try}`` for a mapped task (its instances run side by side).
 
     Each part keeps only characters safe in S3 keys and paths (``:``, ``+``, spaces and slashes of
-    run ids become ``_``), so the folder holds exactly this try's application log.
+    run ids become ``_``), so the folder holds only this try's application logs (one per driver attempt).
     """
     mapped = (map_index,) if map_index >= 0 else ()
     parts = [
@@ -197,7 +198,7 @@ def _read_event_log(
     summary: EventLogSummary | None = None
     for attempt in range(1, attempts + 1):
         try:
-            summary = read_event_log(location, aws_conn_id=sources.aws_conn_id, s3_client=s3_client)
+            summary = read_run_event_logs(location, aws_conn_id=sources.aws_conn_id, s3_client=s3_client)
         except EmrSizingError as err:
             if attempt == attempts:
                 report.warnings.append(f"event log: {err} (after {attempts} attempts)")

@@ -42,14 +42,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_emr_sizing.eventlog_codecs import TruncatedStream, decompressed_chunks, read_ahead
-from airflow_emr_sizing.eventlog_sources import open_event_log
+from airflow_emr_sizing.eventlog_sources import EventLogFiles, open_event_log, open_event_logs
 
 __all__ = [
     "CPU_BUCKET_S",
     "MEMORY_METRICS",
     "SIZING_KEYS",
     "EventLogSummary",
+    "combine_summaries",
     "read_event_log",
+    "read_run_event_logs",
     "summarize_chunks",
 ]
 
@@ -149,6 +151,9 @@ class EventLogSummary:
     #: Every line was read, up to SparkListenerApplicationEnd: the log saw the whole run, so what
     #: it does not show (an executor OOM) did not happen. Not part of :meth:`to_json`.
     complete: bool = False
+    #: The cores-busy samples ``cpu_used_cores_p90`` is the p90 of, so that the driver attempts of
+    #: one run pool theirs. Not part of :meth:`to_json`.
+    cpu_samples: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -188,7 +193,74 @@ def read_event_log(
     :param s3_client: makes the S3 client to read with; without it, an ``S3Hook`` of
         ``aws_conn_id`` does.
     """
-    log = open_event_log(location, aws_conn_id=aws_conn_id, s3_client=s3_client)
+    return _summarize(open_event_log(location, aws_conn_id=aws_conn_id, s3_client=s3_client))
+
+
+def read_run_event_logs(
+    location: str, *, aws_conn_id: str | None = None, s3_client: Callable[[], Any] | None = None
+) -> EventLogSummary:
+    """Summarise every application log at ``location`` as one run's: see :func:`combine_summaries`.
+
+    A run's own folder holds one application log per driver attempt (EMR's job retry policy
+    restarts a failed driver, which starts a new application): the run used what all of them did.
+    """
+    logs = open_event_logs(location, aws_conn_id=aws_conn_id, s3_client=s3_client)
+    return combine_summaries([_summarize(log) for log in logs])
+
+
+def combine_summaries(attempts: list[EventLogSummary]) -> EventLogSummary:
+    """One run's usage from its applications, which ran one after another (driver attempts).
+
+    Peaks are the largest of any attempt, counts and times add up, CPU's p90 is over every
+    attempt's samples, OOM is any attempt's. The run is complete only if every log is; it is in
+    progress only while its last attempt is: an earlier attempt's log left ``.inprogress`` is that
+    of a driver that died (a later one started), which no wait completes. Which app, name, version
+    and Spark conf: the last attempt's.
+    """
+    if len(attempts) == 1:
+        return attempts[0]
+    ordered = sorted(attempts, key=lambda a: a.started_at or datetime.max.replace(tzinfo=timezone.utc))
+    last = ordered[-1]
+    starts = [a.started_at for a in ordered if a.started_at]
+    ends = [a.ended_at for a in ordered if a.ended_at]
+    samples = [sample for a in ordered for sample in a.cpu_samples]
+    bases = {a.memory_basis for a in ordered if a.memory_basis}
+    combined = EventLogSummary(
+        app_id=last.app_id,
+        app_name=last.app_name,
+        spark_version=last.spark_version,
+        started_at=min(starts, default=None),
+        ended_at=max(ends, default=None),
+        executors=max(a.executors for a in ordered),
+        executors_added=sum(a.executors_added for a in ordered),
+        peak_pod_memory_mib=_largest(a.peak_pod_memory_mib for a in ordered),
+        peak_heap_mib=_largest(a.peak_heap_mib for a in ordered),
+        memory_basis=bases.pop() if len(bases) == 1 else "mixed" if bases else None,
+        cpu_used_cores_p90=round(percentile_90(samples), 3) if samples else None,
+        cpu_time_s=sum(a.cpu_time_s for a in ordered),
+        run_time_s=sum(a.run_time_s for a in ordered),
+        tasks=sum(a.tasks for a in ordered),
+        failed_tasks=sum(a.failed_tasks for a in ordered),
+        oom=any(a.oom for a in ordered),
+        oom_evidence=[e for a in ordered for e in a.oom_evidence][:_MAX_EVIDENCE],
+        in_progress=last.in_progress,
+        spark_conf=dict(last.spark_conf),
+        warnings=[f"{len(ordered)} application logs (driver attempts) read as one run"]
+        + [f"{a.app_id or 'an application'}: {w}" for a in ordered for w in a.warnings],
+        events=sum(a.events for a in ordered),
+        complete=all(a.complete for a in ordered),
+        cpu_samples=samples,
+    )
+    if combined.started_at and combined.ended_at:
+        combined.duration_s = max(0.0, (combined.ended_at - combined.started_at).total_seconds())
+    return combined
+
+
+def _largest(values: Iterable[int | None]) -> int | None:
+    return max((v for v in values if v is not None), default=None)
+
+
+def _summarize(log: EventLogFiles) -> EventLogSummary:
     reader = _Summarizer()
     for name in log.files:
         with log.open(name) as stream:
@@ -587,6 +659,7 @@ class _Summarizer:
                 if overlap >= threshold and overlap > 0:
                     samples.append(buckets.get(bucket, 0.0) / (overlap / 1000))
         if samples:
+            self.summary.cpu_samples = samples
             self.summary.cpu_used_cores_p90 = round(percentile_90(samples), 3)
 
     def _warnings(self, app_end: int | None) -> None:

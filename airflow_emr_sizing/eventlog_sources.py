@@ -8,7 +8,8 @@ A location is one of:
   read in ``n`` order, from the last ``.compact`` file on; ``appstatus_<appId>.inprogress`` while
   the application runs);
 - a folder that holds exactly one of those — such as the run-unique ``spark.eventLog.dir`` the
-  operator gives each run.
+  operator gives each run; :func:`open_event_logs` takes every one a folder holds (a run's driver
+  attempts each write their own).
 
 S3 goes through the amazon provider's hooks, so Airflow connections, roles and endpoints apply: a
 task passes its own S3 client (made on its EMR hook's session), the CLI an ``S3Hook``. Objects are
@@ -27,7 +28,7 @@ from typing import Any, BinaryIO, Protocol
 from airflow_emr_sizing.exceptions import EventLogError
 from airflow_emr_sizing.settings import S3_SCHEMES
 
-__all__ = ["EventLogFiles", "make_event_log_dir", "open_event_log", "split_s3_url"]
+__all__ = ["EventLogFiles", "make_event_log_dir", "open_event_log", "open_event_logs", "split_s3_url"]
 
 _ROLLING_DIR = "eventlog_v2_"
 _EVENTS_FILE = re.compile(r"events_(\d+)_")
@@ -64,8 +65,25 @@ def open_event_log(
 ) -> EventLogFiles:
     """Resolve ``location`` to one application's log files; :class:`EventLogError` if impossible.
 
+    A folder holding several application logs is refused: which one is meant is the caller's to say.
+
     :param s3_client: makes the S3 client to read with (the task's, on its AWS session); without
         it, an ``S3Hook`` of ``aws_conn_id`` does.
+    """
+    logs = open_event_logs(location, aws_conn_id=aws_conn_id, s3_client=s3_client)
+    if len(logs) > 1:
+        names = ", ".join(sorted(_base(log.location) for log in logs)[:5])
+        raise EventLogError(f"{len(logs)} application logs under {location} ({names}); give one of them")
+    return logs[0]
+
+
+def open_event_logs(
+    location: str, *, aws_conn_id: str | None = None, s3_client: Callable[[], Any] | None = None
+) -> tuple[EventLogFiles, ...]:
+    """Every application log at ``location`` (one for a file or a rolling directory), by name.
+
+    A run's own folder holds one log per driver attempt (EMR's job retry policy restarts the
+    driver, which starts a new application), so the run's usage is all of them.
     """
     if location.startswith("file:"):
         location = "/" + location[len("file:") :].lstrip("/")
@@ -75,18 +93,23 @@ def open_event_log(
     if kind == "missing":
         raise EventLogError(f"no event log at {location}: no such file or folder")
     if kind == "file":
-        return EventLogFiles(location, (path,), path.endswith(".inprogress"), storage)
+        return (EventLogFiles(location, (path,), path.endswith(".inprogress"), storage),)
     files, dirs = storage.children(path)
     if _base(path).startswith(_ROLLING_DIR) or any(_EVENTS_FILE.match(f) for f in files):
-        return _rolling(location, path, files, storage)
+        return (_rolling(location, path, files, storage),)
     apps = [storage.join(path, f) for f in files if not _IGNORED.search(f)]
     apps += [storage.join(path, d) for d in dirs if d.startswith(_ROLLING_DIR)]
     if not apps:
         raise EventLogError(f"no event log under {location}")
-    if len(apps) > 1:
-        names = ", ".join(sorted(_base(a) for a in apps)[:5])
-        raise EventLogError(f"{len(apps)} application logs under {location} ({names}); give one of them")
-    return open_event_log(apps[0], aws_conn_id=aws_conn_id, s3_client=s3_client)
+    return tuple(_one(app, storage) for app in sorted(apps))
+
+
+def _one(path: str, storage: _Storage) -> EventLogFiles:
+    """The log of one application named in a listing: a file, or a rolling directory."""
+    if not _base(path).startswith(_ROLLING_DIR):
+        return EventLogFiles(path, (path,), path.endswith(".inprogress"), storage)
+    files, _ = storage.children(path)
+    return _rolling(path, path, files, storage)
 
 
 def make_event_log_dir(location: str, s3_client: Callable[[], Any]) -> None:

@@ -163,6 +163,92 @@ def test_an_oom_stays_unless_the_whole_event_log_was_read(tmp_path: Path, name: 
     assert observation.oom is True
 
 
+AGGREGATION = FIXTURES / "eventlogs" / "aggregation" / "app-20261124100944-0000"
+PYTHON_UDF = FIXTURES / "eventlogs" / "python_udf" / "app-20261124101353-0000"
+EXECUTOR_OOM = OOM_LOG / "app-20261124101449-0000"
+
+
+def attempts_folder(folder: Path, *logs: tuple[Path, str, Any]) -> Path:
+    """A run's folder holding one application log per driver attempt: (log, name, how it ends)."""
+    folder.mkdir(exist_ok=True)
+    for log, name, cut in logs:
+        (folder / name).write_bytes(cut(log.read_bytes()))
+    return folder
+
+
+def whole(log: bytes) -> bytes:
+    return log
+
+
+def test_every_driver_attempt_in_the_run_folder_is_learnt_from(tmp_path: Path) -> None:
+    """EMR's job retry policy restarts the driver: each attempt leaves its own application log."""
+    from airflow_emr_sizing.eventlog import percentile_90, read_event_log
+
+    folder = attempts_folder(
+        tmp_path / "1", (PYTHON_UDF, PYTHON_UDF.name, whole), (AGGREGATION, AGGREGATION.name, whole)
+    )
+    udf, aggregation = read_event_log(str(PYTHON_UDF)), read_event_log(str(AGGREGATION))
+    sleeps: list[float] = []
+
+    observation, report = gather_usage(
+        outcome(state="COMPLETED"), UsageSources(event_log=True), event_log=str(folder), sleep=sleeps.append
+    )
+
+    assert sleeps == [] and report.sources == ["outcome", "eventlog"]
+    # the largest pod is the Python job's, the largest heap the aggregation's
+    assert (udf.peak_pod_memory_mib, aggregation.peak_pod_memory_mib) == (537, 283)
+    assert (udf.peak_heap_mib, aggregation.peak_heap_mib) == (87, 96)
+    assert (observation.peak_pod_memory_mib, observation.peak_heap_mib) == (537, 96)
+    assert observation.executors == 2 and observation.oom is False
+    pooled = percentile_90(udf.cpu_samples + aggregation.cpu_samples)
+    assert observation.cpu_used_cores_p90 == pytest.approx(pooled, abs=0.001)
+    learned = report.event_log
+    assert learned is not None
+    assert learned["tasks"] == udf.tasks + aggregation.tasks
+    assert learned["started_at"] == aggregation.to_json()["started_at"]  # the first attempt's start
+    assert learned["ended_at"] == udf.to_json()["ended_at"]  # the last attempt's end
+    assert learned["app_id"] == udf.app_id  # the last attempt
+    assert report.warnings == ["event log: 2 application logs (driver attempts) read as one run"]
+
+
+def test_an_attempt_lost_to_oom_and_a_dead_drivers_log_still_count_without_waiting(tmp_path: Path) -> None:
+    """An earlier attempt whose driver died leaves its log in progress for good: no wait helps."""
+    folder = attempts_folder(
+        tmp_path / "1",
+        (AGGREGATION, AGGREGATION.name + ".inprogress", lambda log: log[: len(log) // 2]),
+        (EXECUTOR_OOM, EXECUTOR_OOM.name, whole),
+    )
+    sleeps: list[float] = []
+
+    observation, report = gather_usage(
+        outcome(state="COMPLETED"),
+        UsageSources(event_log=True, event_log_attempts=3),
+        event_log=str(folder),
+        sleep=sleeps.append,
+    )
+
+    assert sleeps == [] and observation.oom is True and observation.peak_pod_memory_mib == 690
+    assert report.event_log is not None and report.event_log["in_progress"] is False
+    assert any(
+        w.startswith("event log: app-20261124100944-0000: the log is still in progress")
+        for w in report.warnings
+    )
+
+
+def test_an_oom_text_stays_when_an_attempts_log_was_not_read_whole(tmp_path: Path) -> None:
+    """Complete only if every attempt's log is: the cut one may have seen the OOM."""
+    folder = attempts_folder(
+        tmp_path / "1",
+        (AGGREGATION, AGGREGATION.name, lambda log: log[: len(log) // 2]),
+        (PYTHON_UDF, PYTHON_UDF.name, whole),
+    )
+    oom = outcome(state="FAILED", oom=True, failure_reason="exit code 137")
+
+    observation, _ = gather_usage(oom, UsageSources(event_log=True), event_log=str(folder))
+
+    assert observation.oom is True and observation.source == "outcome+eventlog"
+
+
 @pytest.mark.parametrize(
     ("reason", "oom"),
     [

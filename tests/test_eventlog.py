@@ -316,6 +316,17 @@ def test_a_folder_with_one_application_is_read_and_several_are_refused(tmp_path:
         read_event_log(str(empty))
 
 
+def test_the_cli_reads_one_application_and_names_them_in_a_folder_of_several(tmp_path: Path) -> None:
+    """The contract prints one application's usage: combining attempts is the operator's business."""
+    (tmp_path / "app-1").write_bytes((OWN / "aggregation" / "app-20261124100944-0000").read_bytes())
+    (tmp_path / "app-2").write_bytes((OWN / "python_udf" / "app-20261124101353-0000").read_bytes())
+
+    result = CliRunner().invoke(main, ["eventlog", str(tmp_path), "--format", "json"])
+
+    assert result.exit_code != 0
+    assert f"2 application logs under {tmp_path} (app-1, app-2); give one of them" in result.output
+
+
 def test_cli_json_is_the_contract_object_and_feeds_backtest() -> None:
     path = SHARED / "application_1553914137147_0018"
     result = CliRunner().invoke(main, ["eventlog", str(path), "--format", "json"])
