@@ -80,14 +80,18 @@ class HistoryRun:
         oom = data.get("oom", False)
         if not isinstance(oom, bool):
             raise ValueError(f"oom is not true or false: {oom!r}")
-        run = cls(
+        entry_point = data.get("entry_point")
+        # a bad Spark value ("1.5g" memory, "ten" instances) is this line's fault: raised here, it
+        # gets the line number, and the operator's parser names the key and the value
+        configured = _configured(conf, entry_point)
+        return cls(
             run_id=data["run_id"],
             app_name=data["app_name"],
             started_at=started,
             spark_conf=conf,
             executors=_or(
                 _optional(int, data.get("executors"), "executors", zero=True, whole=True),
-                int(conf.get("spark.executor.instances") or 1),
+                _or(configured.instances, 1),  # spark.executor.instances as Spark reads it
             ),
             duration_s=_or(_optional(float, data.get("duration_s"), "duration_s", zero=True), 3600.0),
             # needs: a fraction of a MiB rounds up, or a pod just too small would look big enough
@@ -97,24 +101,23 @@ class HistoryRun:
                 float, data.get("cpu_used_cores_p90"), "cpu_used_cores_p90", zero=True
             ),
             oom=oom,
-            entry_point=data.get("entry_point"),
+            entry_point=entry_point,
         )
-        run.configured()  # a bad Spark value (e.g. "1.5g") is this line's fault: raise it with the line
-        return run
 
     def configured(self) -> ExecutorSize:
         """The executor pod its own spark_conf requests, as Spark on Kubernetes computes it."""
-        python = any(key in self.spark_conf for key in _PYTHON_MARKERS)
-        entry = self.entry_point or ("main.py" if python else "main.jar")
-        conf = read_job_conf(
-            {"sparkSubmitJobDriver": {"entryPoint": entry}},
-            {
-                "applicationConfiguration": [
-                    {"classification": "spark-defaults", "properties": self.spark_conf}
-                ]
-            },
-        )
-        return executor_size(conf)
+        return _configured(self.spark_conf, self.entry_point)
+
+
+def _configured(spark_conf: dict[str, str], entry_point: str | None) -> ExecutorSize:
+    """The executor pod ``spark_conf`` requests, read by the operator's own Spark-conf parser."""
+    python = any(key in spark_conf for key in _PYTHON_MARKERS)
+    entry = entry_point or ("main.py" if python else "main.jar")
+    conf = read_job_conf(
+        {"sparkSubmitJobDriver": {"entryPoint": entry}},
+        {"applicationConfiguration": [{"classification": "spark-defaults", "properties": spark_conf}]},
+    )
+    return executor_size(conf)
 
 
 def _or(value: Any, default: Any) -> Any:

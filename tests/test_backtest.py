@@ -67,6 +67,10 @@ def test_the_contract_example_parses_with_defaults_and_unknown_fields_ignored() 
         (line("x", "2026-03-06T14:00:00+09:00", peak=None, peak_heap_mib="lots"), "peak_heap_mib"),
         (line("x", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.memory": "1.5g"}), "1.5g"),
         (line("x", "2026-03-06T14:00:00+09:00", spark_conf={"spark.executor.cores": "two"}), "cores"),
+        (
+            line("x", "2026-03-06T14:00:00+09:00", spark_conf={**CONF, "spark.executor.instances": "ten"}),
+            "spark.executor.instances='ten': not a whole number",
+        ),
         (line("x", "2026-03-06T14:00:00+09:00", app_name=""), "app_name"),
         (line("ok", "2026-03-06T14:00:00+09:00"), "run_id 'ok' repeats line 1"),
         (line("x", "2026-03-06T14:00:00+09:00", peak=-5), "peak_pod_memory_mib must be a positive"),
