@@ -73,7 +73,7 @@ class HistoryRun:
         conf = data["spark_conf"]
         if not isinstance(conf, dict):
             raise ValueError("spark_conf is not an object")
-        conf = {str(k): str(v) for k, v in conf.items()}
+        conf = {str(key): _conf_value(str(key), value) for key, value in conf.items()}
         for name in ("run_id", "app_name"):
             if not isinstance(data[name], str) or not data[name]:
                 raise ValueError(f"{name} is not a non-empty string: {data[name]!r}")
@@ -118,6 +118,18 @@ def _configured(spark_conf: dict[str, str], entry_point: str | None) -> Executor
         {"applicationConfiguration": [{"classification": "spark-defaults", "properties": spark_conf}]},
     )
     return executor_size(conf)
+
+
+def _conf_value(key: str, value: Any) -> str:
+    """A spark_conf value as Spark's string: a JSON number or boolean as its JSON text (10 is
+    "10", true is "true", as Spark spells it), never ``str()``'s "None", "True" or a dict's repr."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise ValueError(
+        f"spark_conf {key!r} must be a string, number or boolean, not {json.dumps(value, default=repr)}"
+    )
 
 
 def _or(value: Any, default: Any) -> Any:

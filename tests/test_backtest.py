@@ -71,6 +71,13 @@ def test_the_contract_example_parses_with_defaults_and_unknown_fields_ignored() 
             line("x", "2026-03-06T14:00:00+09:00", spark_conf={**CONF, "spark.executor.instances": "ten"}),
             "spark.executor.instances='ten': not a whole number",
         ),
+        *[
+            (
+                line("x", "2026-03-06T14:00:00+09:00", spark_conf={**CONF, "spark.jars": v}),
+                f"spark_conf 'spark.jars' must be a string, number or boolean, not {text}",
+            )
+            for v, text in ((None, "null"), ({"a": "b"}, '{"a": "b"}'), (["a.jar"], '["a.jar"]'))
+        ],
         (line("x", "2026-03-06T14:00:00+09:00", app_name=""), "app_name"),
         (line("ok", "2026-03-06T14:00:00+09:00"), "run_id 'ok' repeats line 1"),
         (line("x", "2026-03-06T14:00:00+09:00", peak=-5), "peak_pod_memory_mib must be a positive"),
@@ -244,6 +251,25 @@ def test_fractional_memory_needs_round_up_not_down() -> None:
     assert (run.peak_pod_memory_mib, run.peak_heap_mib) == (5201, 3901)
     (outcome,) = replay([run], Spy(5200), "Asia/Seoul")
     assert outcome.under_provisioned is True  # 5200 MiB pods would not have held 5200.4 MiB
+
+
+def test_spark_conf_numbers_and_booleans_are_read_as_their_json_text() -> None:
+    conf = {
+        "spark.executor.memory": "8g",
+        "spark.executor.instances": 10,
+        "spark.executor.memoryOverheadFactor": 0.25,
+        "spark.dynamicAllocation.enabled": False,
+    }
+
+    (run,) = parse_history([line("jr-1", "2026-03-06T01:00:00+09:00", spark_conf=conf)])[0]
+
+    assert run.spark_conf == {
+        "spark.executor.memory": "8g",
+        "spark.executor.instances": "10",
+        "spark.executor.memoryOverheadFactor": "0.25",
+        "spark.dynamicAllocation.enabled": "false",
+    }
+    assert (run.executors, run.configured().overhead_mib) == (10, 2048)
 
 
 def test_a_whole_executors_count_written_as_a_float_is_kept() -> None:
