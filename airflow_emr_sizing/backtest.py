@@ -247,10 +247,12 @@ class RunOutcome:
 
         The need is ``peak_pod_memory_mib``, as the contract says (``contracts/backtest.md``), also
         for a run that OOMed: its measured peak is then a lower bound of its need (README).
+        Without a peak, ``oom`` says the need was above the configured size: any size up to that
+        would have OOMed too, and of a larger one nothing is known (counted as enough).
         """
         peak = self.run.peak_pod_memory_mib
         if peak is None:
-            return self.recommendation is None and self.run.oom
+            return self.run.oom and self.pod_memory_mib <= self.configured.pod_memory_mib
         return self.pod_memory_mib < peak
 
     def to_json(self) -> dict[str, Any]:
