@@ -13,7 +13,8 @@ Sources, in the order teams have them:
 The result is one merged :class:`~airflow_emr_sizing.store.Observation` per job id (recording it
 again merges, so this is idempotent) and a :class:`CollectionReport` for the XCom audit. A source
 that fails only adds a warning: collection never fails the task. An event log that is not there
-yet (EMR uploads it as the application ends) is retried a bounded number of times.
+yet (EMR uploads it as the application ends), still in progress, or cut off by a storage or
+network failure is read again a bounded number of times; one that cannot change is not waited for.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_emr_sizing.eventlog import EventLogSummary, read_run_event_logs
+from airflow_emr_sizing.eventlog_sources import EventLogUnavailable
 from airflow_emr_sizing.exceptions import EmrSizingError
 from airflow_emr_sizing.prometheus import PrometheusSource, PrometheusUsage
 from airflow_emr_sizing.spark_conf import read_job_conf
@@ -193,16 +195,20 @@ def _read_event_log(
     sleep: Callable[[float], None],
     s3_client: Callable[[], Any] | None,
 ) -> EventLogSummary | None:
-    """The run's event log, waiting (boundedly) while it is missing or still in progress."""
+    """The run's event log, waiting (boundedly) while it is missing, in progress or unreadable
+    for now; an error that reading again cannot cure is reported at once."""
     attempts = max(1, sources.event_log_attempts)
     summary: EventLogSummary | None = None
     for attempt in range(1, attempts + 1):
         try:
             summary = read_run_event_logs(location, aws_conn_id=sources.aws_conn_id, s3_client=s3_client)
-        except EmrSizingError as err:
+        except EventLogUnavailable as err:
             if attempt == attempts:
                 report.warnings.append(f"event log: {err} (after {attempts} attempts)")
                 return None
+        except EmrSizingError as err:
+            report.warnings.append(f"event log: {err}")
+            return None
         except Exception as err:  # a bug or an unexpected storage error: report, never fail
             report.warnings.append(f"event log: {type(err).__name__}: {err}")
             return None

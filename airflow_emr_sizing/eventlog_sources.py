@@ -14,25 +14,56 @@ A location is one of:
 S3 goes through the amazon provider's hooks, so Airflow connections, roles and endpoints apply: a
 task passes its own S3 client (made on its EMR hook's session), the CLI an ``S3Hook``. Objects are
 streamed, never downloaded whole.
+
+What may change if read again raises :class:`EventLogUnavailable`: a log not there yet (EMR uploads
+it as the application ends), a file renamed while listed (``.inprogress`` to its final name), a
+storage or network failure, even mid-stream. Anything else (no such bucket, access denied, not an
+S3 URL, several applications where one is wanted) is a plain :class:`EventLogError`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from airflow_emr_sizing.exceptions import EventLogError
 from airflow_emr_sizing.settings import S3_SCHEMES
 
-__all__ = ["EventLogFiles", "make_event_log_dir", "open_event_log", "open_event_logs", "split_s3_url"]
+__all__ = [
+    "EventLogFiles",
+    "EventLogUnavailable",
+    "make_event_log_dir",
+    "open_event_log",
+    "open_event_logs",
+    "split_s3_url",
+]
 
 _ROLLING_DIR = "eventlog_v2_"
 _EVENTS_FILE = re.compile(r"events_(\d+)_")
 _IGNORED = re.compile(r"^(?:\.|_)|\.crc$|^appstatus_")
+#: S3 error codes that reading again can cure: throttling, S3's own failures, and a key gone
+#: between listing and reading (Spark renames ``.inprogress`` when the application ends).
+_TRANSIENT_S3_CODES = frozenset(
+    {
+        "NoSuchKey",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "ServiceUnavailable",
+    }
+)
+
+
+class EventLogUnavailable(EventLogError):
+    """The event log cannot be read now, but may be later: not there yet, or storage failed."""
 
 
 class _Storage(Protocol):
@@ -91,7 +122,7 @@ def open_event_logs(
     path = location.rstrip("/") or location
     kind = storage.kind(path)
     if kind == "missing":
-        raise EventLogError(f"no event log at {location}: no such file or folder")
+        raise EventLogUnavailable(f"no event log at {location}: no such file or folder")
     if kind == "file":
         return (EventLogFiles(location, (path,), path.endswith(".inprogress"), storage),)
     files, dirs = storage.children(path)
@@ -100,7 +131,7 @@ def open_event_logs(
     apps = [storage.join(path, f) for f in files if not _IGNORED.search(f)]
     apps += [storage.join(path, d) for d in dirs if d.startswith(_ROLLING_DIR)]
     if not apps:
-        raise EventLogError(f"no event log under {location}")
+        raise EventLogUnavailable(f"no event log under {location}")
     return tuple(_one(app, storage) for app in sorted(apps))
 
 
@@ -135,7 +166,7 @@ def _rolling(location: str, path: str, files: list[str], storage: _Storage) -> E
         if match:
             numbered.append((int(match.group(1)), ".compact" in name, name))
     if not numbered:
-        raise EventLogError(f"rolling event log {location} has no events_<n>_ files")
+        raise EventLogUnavailable(f"rolling event log {location} has no events_<n>_ files")
     numbered.sort()
     compacted = [index for index, compact, _ in numbered if compact]
     first = compacted[-1] if compacted else numbered[0][0]
@@ -164,6 +195,8 @@ class _Local:
     def open(self, path: str) -> Iterator[BinaryIO]:
         try:
             stream = open(path, "rb")  # noqa: SIM115 - closed below
+        except FileNotFoundError as err:  # renamed since listed: the application just ended
+            raise EventLogUnavailable(f"cannot read {path}: {err}") from err
         except OSError as err:
             raise EventLogError(f"cannot read {path}: {err}") from err
         with stream:
@@ -207,7 +240,7 @@ class _S3:
             prefix = key.rstrip("/") + "/" if key else ""
             listed = self.client.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1)
         except Exception as err:
-            raise EventLogError(f"cannot read {path}: {err}") from err
+            raise _s3_error(f"cannot read {path}", err) from err
         return "dir" if listed.get("KeyCount", 0) else "missing"
 
     def children(self, path: str) -> tuple[list[str], list[str]]:
@@ -221,7 +254,7 @@ class _S3:
                 files += [o["Key"][len(prefix) :] for o in page.get("Contents", ())]
                 dirs += [p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", ())]
         except Exception as err:
-            raise EventLogError(f"cannot list {path}: {err}") from err
+            raise _s3_error(f"cannot list {path}", err) from err
         return sorted(f for f in files if f), sorted(dirs)
 
     def join(self, path: str, name: str) -> str:
@@ -233,8 +266,53 @@ class _S3:
         try:
             body = self.client.get_object(Bucket=bucket, Key=key)["Body"]
         except Exception as err:
-            raise EventLogError(f"cannot read {path}: {err}") from err
+            raise _s3_error(f"cannot read {path}", err) from err
         try:
-            yield body
+            yield cast(BinaryIO, _S3Body(body, path))
         finally:
             body.close()
+
+
+class _S3Body:
+    """An object's body whose read errors (a connection reset or timed out mid-stream, a body
+    shorter than its length) are :class:`EventLogUnavailable`, like those of the request itself."""
+
+    def __init__(self, body: Any, path: str) -> None:
+        self._body = body
+        self._path = path
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._body.read(size if size >= 0 else None)
+        except Exception as err:
+            raise _s3_error(f"cannot read {self._path}", err) from err
+        return data
+
+
+def _s3_error(problem: str, err: Exception) -> EventLogError:
+    """``problem`` as the error it is: :class:`EventLogUnavailable` if reading again may work."""
+    from botocore.exceptions import (  # type: ignore[import-untyped]
+        ClientError,
+        HTTPClientError,
+        IncompleteReadError,
+    )
+    from botocore.exceptions import ConnectionError as BotocoreConnectionError
+    from urllib3.exceptions import HTTPError
+
+    transient: tuple[type[Exception], ...] = (
+        BotocoreConnectionError,  # endpoint unreachable, connect timeout
+        HTTPClientError,  # read timeout, connection closed, response stream broken
+        IncompleteReadError,  # a body shorter than its Content-Length
+        HTTPError,  # urllib3's own, should one escape botocore
+        http.client.HTTPException,
+        ConnectionError,
+        TimeoutError,
+    )
+    if isinstance(err, ClientError):
+        error = err.response.get("Error", {})
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if error.get("Code") in _TRANSIENT_S3_CODES or int(status) >= 500:
+            return EventLogUnavailable(f"{problem}: {err}")
+    elif isinstance(err, transient):
+        return EventLogUnavailable(f"{problem}: {type(err).__name__}: {err}")
+    return EventLogError(f"{problem}: {err}")

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import functools
 import shutil
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,100 @@ def test_an_oom_text_stays_when_an_attempts_log_was_not_read_whole(tmp_path: Pat
     observation, _ = gather_usage(oom, UsageSources(event_log=True), event_log=str(folder))
 
     assert observation.oom is True and observation.source == "outcome+eventlog"
+
+
+@pytest.fixture
+def log_bucket(moto_emr: Any) -> Any:
+    """An S3 client on moto's server, with SHARED_LOG uploaded as a run's only log."""
+    import boto3
+
+    s3 = boto3.client("s3", region_name="us-east-1", endpoint_url=moto_emr.endpoint)
+    s3.create_bucket(Bucket="collect-logs")
+    s3.put_object(Bucket="collect-logs", Key=f"run/1/{SHARED_LOG.name}", Body=SHARED_LOG.read_bytes())
+    return s3
+
+
+class CutStream:
+    """The raw HTTP stream under botocore's real body, cut after ``keep`` bytes as a network does."""
+
+    def __init__(self, raw: Any, keep: int, cut: Callable[[], Exception] | None) -> None:
+        self.raw, self.left, self.cut = raw, keep, cut
+
+    def read(self, amt: int | None = None) -> bytes:
+        if self.left <= 0:
+            if self.cut is None:  # the connection ends early: fewer bytes than Content-Length
+                return b""
+            raise self.cut()
+        data: bytes = self.raw.read(min(amt or self.left, self.left))
+        self.left -= len(data)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+def cut_first_read(s3: Any, cut: Callable[[], Exception] | None) -> None:
+    """The first GetObject's body breaks 64 KiB in; the next ones are whole."""
+    cuts = [cut]
+
+    def after_get_object(parsed: dict[str, Any], **_: Any) -> None:
+        if cuts and "Body" in parsed:
+            body = parsed["Body"]
+            body._raw_stream = CutStream(body._raw_stream, 64 * 1024, cuts.pop())
+
+    s3.meta.events.register("after-call.s3.GetObject", after_get_object)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "cut",
+    [
+        lambda: urllib3_error("ProtocolError", "Connection broken: ConnectionResetError(104)"),
+        lambda: urllib3_error("ReadTimeoutError", None, None, "Read timed out."),
+        None,
+    ],
+    ids=["connection-reset", "read-timeout", "incomplete-read"],
+)
+def test_an_s3_read_broken_mid_stream_is_read_again(log_bucket: Any, cut: Any) -> None:
+    cut_first_read(log_bucket, cut)
+    sleeps: list[float] = []
+
+    observation, report = gather_usage(
+        outcome(),
+        UsageSources(event_log=True, event_log_attempts=3, event_log_retry_delay=5),
+        event_log="s3://collect-logs/run/1/",
+        sleep=sleeps.append,
+        s3_client=lambda: log_bucket,
+    )
+
+    assert sleeps == [5] and report.sources == ["outcome", "eventlog"]
+    assert observation.peak_heap_mib == 940 and observation.executors == 3
+
+
+def urllib3_error(name: str, *args: Any) -> Exception:
+    import urllib3.exceptions
+
+    error: Exception = getattr(urllib3.exceptions, name)(*args)
+    return error
+
+
+@pytest.mark.integration
+def test_an_event_log_error_that_cannot_change_is_not_waited_for(log_bucket: Any) -> None:
+    sleeps: list[float] = []
+    sources = UsageSources(event_log=True, event_log_attempts=3, event_log_retry_delay=5)
+
+    _, report = gather_usage(
+        outcome(),
+        sources,
+        event_log="s3://no-such-log-bucket/run/1/",
+        sleep=sleeps.append,
+        s3_client=lambda: log_bucket,
+    )
+    assert sleeps == [] and report.sources == ["outcome"]
+    assert "NoSuchBucket" in report.warnings[0] and "attempts" not in report.warnings[0]
+
+    _, report = gather_usage(outcome(), sources, event_log="s3:///run/1/", sleep=sleeps.append)
+    assert sleeps == [] and "not an S3 URL" in report.warnings[0]
 
 
 @pytest.mark.parametrize(
