@@ -30,7 +30,7 @@ from typing import Any
 from airflow_emr_sizing.eventlog import EventLogSummary, read_run_event_logs
 from airflow_emr_sizing.eventlog_sources import EventLogUnavailable
 from airflow_emr_sizing.exceptions import EmrSizingError
-from airflow_emr_sizing.prometheus import PrometheusSource, PrometheusUsage
+from airflow_emr_sizing.prometheus import PrometheusSource, PrometheusUsage, redact_url
 from airflow_emr_sizing.spark_conf import read_job_conf
 from airflow_emr_sizing.store import Observation
 
@@ -85,7 +85,11 @@ class UsageSources:
     label_key: str = "emr-sizing-signature"
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """For the audit, which anyone who sees XComs reads: the Prometheus URL's password redacted."""
+        data = dataclasses.asdict(self)
+        if self.prometheus_url:
+            data["prometheus_url"] = redact_url(self.prometheus_url)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> UsageSources:
@@ -96,12 +100,26 @@ class UsageSources:
         if not self.prometheus_url:
             return None
         return PrometheusSource(
-            self.prometheus_url,
+            _with_credentials(self.prometheus_url),
             label_key=self.label_key,
             job_id_label_key=self.prometheus_job_id_label,
             timeout=self.prometheus_timeout,
             aws_conn_id=self.aws_conn_id,
         )
+
+
+def _with_credentials(url: str) -> str:
+    """The URL to query. One read back from the audit (a deferred task's) has its password
+    redacted: it comes back from ``[emr_sizing] prometheus_url``, where the operator read it."""
+    if "@" not in url or redact_url(url) != url:
+        return url  # no credentials, or all of them
+    from airflow_emr_sizing.settings import load_settings
+
+    try:
+        configured = load_settings().prometheus_url or ""
+    except Exception:  # a setting that cannot be read: query as recorded, and be told why
+        return url
+    return configured if redact_url(configured) == url else url
 
 
 @dataclass
@@ -169,9 +187,9 @@ def gather_usage(
         try:
             usage = prometheus.usage(outcome.signature_hash, outcome.started_at, end, job_id=outcome.job_id)
         except EmrSizingError as err:
-            report.warnings.append(f"prometheus: {err}")
+            report.warnings.append(f"prometheus: {_redacted(str(err), prometheus.url)}")
         except Exception as err:  # a cut response, AWS credentials, a bug: report, never lose the run
-            report.warnings.append(f"prometheus: {type(err).__name__}: {err}")
+            report.warnings.append(f"prometheus: {type(err).__name__}: {_redacted(str(err), prometheus.url)}")
         else:
             if sources.prometheus_job_id_label or summary is None:
                 observation = _with_prometheus(observation, usage)
@@ -220,6 +238,11 @@ def _read_event_log(
     report.event_log = {"location": location, **summary.to_json()}
     report.warnings.extend(f"event log: {w}" for w in summary.warnings)
     return summary
+
+
+def _redacted(text: str, url: str) -> str:
+    """``text`` with ``url`` redacted wherever it appears (an error may quote it)."""
+    return text.replace(url, redact_url(url)) if url in text else text
 
 
 def _with_event_log(observation: Observation, summary: EventLogSummary) -> Observation:

@@ -19,10 +19,15 @@ Over the run's window this reads:
 Label values are PromQL string literals, escaped, so no app name or hash can alter a query. AMP
 requests are signed with SigV4 (service ``aps``) through botocore. Plain HTTP from the standard
 library; every request has a timeout.
+
+Credentials in the URL (``https://user:password@host/``) are sent as HTTP Basic authentication,
+which the standard library does not do from a URL, and shown only redacted (:func:`redact_url`):
+errors name the URL without them.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -43,6 +48,7 @@ __all__ = [
     "PrometheusUsage",
     "label_name",
     "promql_string",
+    "redact_url",
     "sign_aws_request",
 ]
 
@@ -50,6 +56,29 @@ EXECUTOR_CONTAINER = "spark-kubernetes-executor"
 _MIB = 1 << 20
 _STEP_S = 60
 _AMP_HOST = re.compile(r"aps-workspaces\.([a-z0-9-]+)\.amazonaws\.com")
+#: ``scheme://`` and the userinfo before the host (the last ``@`` before the path).
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` safe to show: ``user:***@`` for ``user:password@``, and ``***@`` for a lone user
+    (often a token)."""
+    match = _USERINFO.match(url)
+    if not match:
+        return url
+    user, colon, _ = match.group(2).partition(":")
+    shown = f"{user}:***" if colon else "***"
+    return f"{match.group(1)}{shown}@{url[match.end() :]}"
+
+
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """``url`` without its userinfo, and the Basic ``Authorization`` header the userinfo makes."""
+    match = _USERINFO.match(url)
+    if not match:
+        return url, None
+    user, _, password = match.group(2).partition(":")
+    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()
+    return match.group(1) + url[match.end() :], "Basic " + base64.b64encode(pair).decode()
 
 
 class PrometheusError(EmrSizingError):
@@ -188,9 +217,12 @@ class PrometheusSource:
         return list(self._call("query_range", params)["result"])
 
     def _call(self, endpoint: str, params: dict[str, str]) -> dict[str, Any]:
-        url = f"{self.url.rstrip('/')}/api/v1/{endpoint}"
+        base, authorization = _split_credentials(self.url)
+        url = f"{base.rstrip('/')}/api/v1/{endpoint}"  # what errors show: no credentials
         body = urllib.parse.urlencode(params).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if authorization:
+            headers["Authorization"] = authorization
         if self.is_amp:
             headers = sign_aws_request("POST", url, body, headers, self._region(), self._credentials())
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
@@ -211,7 +243,7 @@ class PrometheusSource:
             return self.aws_region
         match = _AMP_HOST.search(self.url)
         if not match:
-            raise PrometheusError(f"cannot tell the AWS region of {self.url}; set the AMP region")
+            raise PrometheusError(f"cannot tell the AWS region of {redact_url(self.url)}; set the AMP region")
         return match.group(1)
 
     def _credentials(self) -> Any:

@@ -343,3 +343,71 @@ def test_an_unreachable_prometheus_only_warns(tmp_path: Path) -> None:
     sources = UsageSources(prometheus_url=f"http://127.0.0.1:{_free_port()}", prometheus_timeout=1)
     observation, report = gather_usage(outcome, sources, finished_at=END)
     assert observation.source == "outcome" and report.warnings[0].startswith("prometheus: ")
+
+
+def test_credentials_in_the_url_authenticate_against_the_real_server(prometheus: str) -> None:
+    """The standard library does not send a URL's userinfo: it is sent as Basic authentication."""
+    with_credentials = prometheus.replace("http://", "http://dw-reader:s%40cret@")
+    usage = PrometheusSource(with_credentials).usage("s1-target", START, END)
+    assert usage.peak_pod_memory_mib == expected_peak_mib("s1-target")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:secret@prom.example/", "https://user:***@prom.example/"),
+        ("https://user:p@ss:w0rd@prom.example:9090/p?q=1", "https://user:***@prom.example:9090/p?q=1"),
+        ("https://glpat-token@prom.example/", "https://***@prom.example/"),  # a lone user: a token
+        ("https://prom.example/a@b", "https://prom.example/a@b"),  # no userinfo: unchanged
+        ("https://aps-workspaces.us-east-1.amazonaws.com/workspaces/ws-1", None),
+    ],
+)
+def test_redact_url(url: str, shown: str | None) -> None:
+    from airflow_emr_sizing.prometheus import redact_url
+
+    assert redact_url(url) == (shown or url)
+
+
+def test_a_prometheus_password_is_sent_but_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not in the XCom audit (which a deferred task reads back), not in the warnings."""
+    import base64
+    import http.server
+    import json
+    import threading
+
+    from airflow_emr_sizing.collect import UsageSources, gather_usage
+    from airflow_emr_sizing.store import Observation
+
+    received: list[tuple[str, str | None]] = []
+
+    class Unauthorized(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers.get("Authorization")))
+            self.send_response(401)
+            self.end_headers()
+            self.wfile.write(b"Unauthorized")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Unauthorized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    url = f"http://dw:s3cret-pw@{host}/prom"
+    sources = UsageSources(prometheus_url=url)
+    outcome = Observation(job_id="jr-1", signature_hash="s1-target", app_name="etl", started_at=START)
+    try:
+        _, report = gather_usage(outcome, sources, finished_at=END)
+        audited = sources.to_json()
+        monkeypatch.setenv("AIRFLOW__EMR_SIZING__PROMETHEUS_URL", url)
+        deferred = UsageSources.from_json(json.loads(json.dumps(audited))).prometheus()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert received == [("/prom/api/v1/query", "Basic " + base64.b64encode(b"dw:s3cret-pw").decode())]
+    assert audited["prometheus_url"] == f"http://dw:***@{host}/prom"
+    assert report.warnings == [f"prometheus: http://{host}/prom/api/v1/query: HTTP 401: Unauthorized"]
+    assert "s3cret" not in json.dumps([audited, report.to_json()])
+    assert deferred is not None and deferred.url == url  # the password comes back from the settings
