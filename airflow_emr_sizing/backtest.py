@@ -245,15 +245,14 @@ class RunOutcome:
     def under_provisioned(self) -> bool:
         """The run's need exceeded the size it would have had (recommended, or its own if none).
 
-        The need is ``peak_pod_memory_mib``, as the contract says (``contracts/backtest.md``), also
-        for a run that OOMed: its measured peak is then a lower bound of its need (README).
-        Without a peak, ``oom`` says the need was above the configured size: any size up to that
-        would have OOMed too, and of a larger one nothing is known (counted as enough).
+        The need is ``peak_pod_memory_mib``, as the contract says (``contracts/backtest.md``). For
+        a run that OOMed, the measured peak is only a lower bound of its need, and ``oom`` says the
+        need was above the configured size: any size up to that would have OOMed too; of a larger
+        one, only the peak is known.
         """
         peak = self.run.peak_pod_memory_mib
-        if peak is None:
-            return self.run.oom and self.pod_memory_mib <= self.configured.pod_memory_mib
-        return self.pod_memory_mib < peak
+        oomed_at_this_size = self.run.oom and self.pod_memory_mib <= self.configured.pod_memory_mib
+        return oomed_at_this_size or (peak is not None and self.pod_memory_mib < peak)
 
     def to_json(self) -> dict[str, Any]:
         return {

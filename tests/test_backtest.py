@@ -245,20 +245,22 @@ def test_an_undersized_run_teaches_an_oom_at_its_size_not_its_peak() -> None:
     assert (ok.oom, ok.peak_pod_memory_mib) == (False, 3000)
 
 
+@pytest.mark.parametrize("peak", [None, 5000])
 @pytest.mark.parametrize(("pod", "under"), [(4096, True), (9011, True), (9012, False)])
-def test_an_oom_without_a_peak_is_under_provisioned_at_or_below_its_configured_size(
-    pod: int, under: bool
+def test_an_oom_run_is_under_provisioned_at_or_below_its_configured_size(
+    pod: int, under: bool, peak: int | None
 ) -> None:
     # configured pod: 8g + 819m = 9011 MiB; it OOMed there, so any size up to it would have too,
-    # and above it nothing says whether the run would have fitted
-    runs = parse_history([line("oom", "2026-03-06T01:00:00+09:00", peak=None, oom=True)])[0]
+    # whatever peak was measured before the kill; above it nothing says whether the run would fit
+    runs = parse_history([line("oom", "2026-03-06T01:00:00+09:00", peak=peak, oom=True)])[0]
     spy = Spy(pod)
 
     (outcome,) = replay(runs, spy, "Asia/Seoul")
 
     (learnt,) = spy.learnt
     assert outcome.under_provisioned is under
-    assert (learnt.oom, learnt.pod_memory_mib, learnt.peak_pod_memory_mib) == (under, pod, None)
+    assert (learnt.oom, learnt.pod_memory_mib) == (under, pod)
+    assert learnt.peak_pod_memory_mib == (None if under else peak)
     assert summarize([outcome])["sized"]["under_provisioned_runs"] == under
 
 
