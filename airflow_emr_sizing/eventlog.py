@@ -17,7 +17,7 @@ What is extracted, executors only (the driver is never an executor):
 - executors alive at once, from ``ExecutorAdded`` / ``ExecutorRemoved``;
 - per-executor peaks of the executor metrics, from ``SparkListenerStageExecutorMetrics`` and the
   ``Task Executor Metrics`` of task ends; the pod's need is the process-tree RSS (JVM + Python +
-  other), else JVM heap + off-heap + direct + mapped pools;
+  other), else JVM heap + off-heap + direct + mapped pools + Spark's own off-heap memory;
 - CPU: each task's ``Executor CPU Time`` (ns) spread over its run, per executor and minute; the
   p90 of those cores-busy samples over the executors' lifetimes;
 - OOM: executor losses and task failures that say so (exit code 137 / OOMKilled, exit code 52,
@@ -67,8 +67,11 @@ MEMORY_METRICS = (
     "ProcessTreeJVMRSSMemory",
     "ProcessTreePythonRSSMemory",
     "ProcessTreeOtherRSSMemory",
+    "OffHeapUnifiedMemory",
 )
-_HEAP, _OFF_HEAP, _DIRECT, _MAPPED, _JVM_RSS, _PY_RSS, _OTHER_RSS = range(len(MEMORY_METRICS))
+_HEAP, _OFF_HEAP, _DIRECT, _MAPPED, _JVM_RSS, _PY_RSS, _OTHER_RSS, _SPARK_OFF_HEAP = range(
+    len(MEMORY_METRICS)
+)
 #: Spark properties that size executors (and the executor spec of the signature).
 SIZING_KEYS = (
     "spark.executor.memory",
@@ -631,7 +634,11 @@ class _Summarizer:
                 needs.append(rss)
                 bases.add("process_tree")
             else:
-                jvm = peaks[_HEAP] + peaks[_OFF_HEAP] + peaks[_DIRECT] + peaks[_MAPPED]
+                # Spark's off-heap pages (spark.memory.offHeap.enabled) come from Unsafe.allocateMemory:
+                # in no JVM pool, so counted on their own (0 when off-heap memory is disabled)
+                jvm = (
+                    peaks[_HEAP] + peaks[_OFF_HEAP] + peaks[_DIRECT] + peaks[_MAPPED] + peaks[_SPARK_OFF_HEAP]
+                )
                 if jvm > 0:
                     needs.append(jvm)
                     bases.add("jvm")
@@ -691,8 +698,8 @@ class _Summarizer:
         if summary.memory_basis != "process_tree" and summary.executors_added:
             warn(
                 "process-tree metrics are absent (spark.executor.processTreeMetrics.enabled is not true): "
-                "peak pod memory is JVM heap + off-heap + direct + mapped pools, which misses native "
-                "and Python memory"
+                "peak pod memory is JVM heap + off-heap + direct + mapped pools + Spark's off-heap memory, "
+                "which misses native and Python memory"
             )
         silent = self.zero_metric_executors - set(self.peaks)
         if silent:

@@ -32,7 +32,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 SHARED = FIXTURES / "spark-events"
 OWN = FIXTURES / "eventlogs"
 SHARED_LOGS = sorted(p for p in SHARED.iterdir() if p.name != "MANIFEST.md" and not p.name.startswith("."))
-OWN_LOGS = sorted(p for p in OWN.iterdir() if p.is_dir())
+#: Spark's off-heap memory on, process-tree metrics off: its own test (the pod's need is the JVM's).
+OFF_HEAP = OWN / "offheap_aggregation"
+OWN_LOGS = sorted(p for p in OWN.iterdir() if p.is_dir() and p != OFF_HEAP)
 #: Real lines, and the same lines cut and bent, for the fuzz test.
 REAL_LINES = [
     variant
@@ -115,6 +117,33 @@ def test_own_local_spark_logs_match_the_plain_reader(path: Path) -> None:
     assert summary.memory_basis == "process_tree"
     assert summary.peak_pod_memory_mib and summary.peak_pod_memory_mib > summary.peak_heap_mib > 0
     assert summary.warnings == []
+
+
+def test_sparks_off_heap_memory_counts_in_the_jvm_estimate_of_the_pod() -> None:
+    """Tungsten's off-heap pages (Unsafe.allocateMemory) are in no JVM pool Spark reports."""
+    metrics = ("JVMHeapMemory", "JVMOffHeapMemory", "DirectPoolMemory", "MappedPoolMemory")
+    peaks: dict[str, dict[str, int]] = {}
+    for line in decoded_lines(OFF_HEAP):
+        event = json.loads(line)
+        if event["Event"] == "SparkListenerStageExecutorMetrics":
+            executor, values = event["Executor ID"], event["Executor Metrics"]
+        elif event["Event"] == "SparkListenerTaskEnd":
+            executor, values = event["Task Info"]["Executor ID"], event.get("Task Executor Metrics") or {}
+        else:
+            continue
+        if executor != "driver":
+            peak = peaks.setdefault(executor, {})
+            for name, value in values.items():
+                peak[name] = max(peak.get(name, 0), value)
+    pools = max(sum(p.get(m, 0) for m in metrics) for p in peaks.values())
+    need = max(sum(p.get(m, 0) for m in metrics) + p.get("OffHeapUnifiedMemory", 0) for p in peaks.values())
+
+    summary = read_event_log(str(OFF_HEAP))
+
+    assert summary.spark_conf["spark.memory.offHeap.enabled"] == "true"
+    assert max(p.get("OffHeapUnifiedMemory", 0) for p in peaks.values()) >= 16 * 2**20  # really used
+    assert summary.memory_basis == "jvm"
+    assert summary.peak_pod_memory_mib == math.ceil(need / 2**20) > math.ceil(pools / 2**20)
 
 
 def test_codec_fixtures_are_really_compressed_with_their_codec() -> None:
