@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_emr_sizing.eventlog import EventLogSummary, read_run_event_logs
+from airflow_emr_sizing.eventlog import EventLogSummary, read_event_log, read_run_event_logs
 from airflow_emr_sizing.eventlog_sources import EventLogUnavailable
 from airflow_emr_sizing.exceptions import EmrSizingError
 from airflow_emr_sizing.prometheus import PrometheusSource, PrometheusUsage, redact_url
@@ -83,6 +83,8 @@ class UsageSources:
     prometheus_timeout: float = 10.0
     prometheus_job_id_label: str | None = None
     label_key: str = "emr-sizing-signature"
+    #: The folder made for this run's try (``event_log_dir``'s): every log in it is this run's.
+    run_folder: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """For the audit, which anyone who sees XComs reads: the Prometheus URL's password redacted."""
@@ -170,7 +172,12 @@ def gather_usage(
             "event log: the run did not log events (spark.eventLog.enabled/dir not set as submitted)"
         )
     elif sources.event_log and event_log:
-        summary = _read_event_log(event_log, sources, report, sleep, s3_client)
+        read = (
+            read_run_event_logs
+            if sources.run_folder and event_log.rstrip("/") == sources.run_folder.rstrip("/")
+            else read_event_log  # a folder of the job's own may hold other runs' logs too
+        )
+        summary = _read_event_log(read, event_log, sources, report, sleep, s3_client)
         if summary is not None:
             observation = _with_event_log(observation, summary)
             report.sources.append("eventlog")
@@ -207,6 +214,7 @@ def gather_usage(
 
 
 def _read_event_log(
+    read: Callable[..., EventLogSummary],
     location: str,
     sources: UsageSources,
     report: CollectionReport,
@@ -219,7 +227,7 @@ def _read_event_log(
     summary: EventLogSummary | None = None
     for attempt in range(1, attempts + 1):
         try:
-            summary = read_run_event_logs(location, aws_conn_id=sources.aws_conn_id, s3_client=s3_client)
+            summary = read(location, aws_conn_id=sources.aws_conn_id, s3_client=s3_client)
         except EventLogUnavailable as err:
             if attempt == attempts:
                 report.warnings.append(f"event log: {err} (after {attempts} attempts)")

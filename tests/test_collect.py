@@ -192,7 +192,10 @@ def test_every_driver_attempt_in_the_run_folder_is_learnt_from(tmp_path: Path) -
     sleeps: list[float] = []
 
     observation, report = gather_usage(
-        outcome(state="COMPLETED"), UsageSources(event_log=True), event_log=str(folder), sleep=sleeps.append
+        outcome(state="COMPLETED"),
+        UsageSources(event_log=True, run_folder=str(folder)),
+        event_log=str(folder),
+        sleep=sleeps.append,
     )
 
     assert sleeps == [] and report.sources == ["outcome", "eventlog"]
@@ -223,7 +226,7 @@ def test_an_attempt_lost_to_oom_and_a_dead_drivers_log_still_count_without_waiti
 
     observation, report = gather_usage(
         outcome(state="COMPLETED"),
-        UsageSources(event_log=True, event_log_attempts=3),
+        UsageSources(event_log=True, event_log_attempts=3, run_folder=str(folder)),
         event_log=str(folder),
         sleep=sleeps.append,
     )
@@ -245,9 +248,29 @@ def test_an_oom_text_stays_when_an_attempts_log_was_not_read_whole(tmp_path: Pat
     )
     oom = outcome(state="FAILED", oom=True, failure_reason="exit code 137")
 
-    observation, _ = gather_usage(oom, UsageSources(event_log=True), event_log=str(folder))
+    observation, _ = gather_usage(
+        oom, UsageSources(event_log=True, run_folder=f"{folder}/"), event_log=str(folder)
+    )
 
     assert observation.oom is True and observation.source == "outcome+eventlog"
+
+
+def test_a_folder_of_the_jobs_own_is_never_read_as_one_run(tmp_path: Path) -> None:
+    """Where the job logs itself (a dry run, or its own spark.eventLog.dir), other runs log too."""
+    folder = attempts_folder(
+        tmp_path / "shared", (PYTHON_UDF, PYTHON_UDF.name, whole), (AGGREGATION, AGGREGATION.name, whole)
+    )
+    sleeps: list[float] = []
+
+    observation, report = gather_usage(
+        outcome(state="COMPLETED"),
+        UsageSources(event_log=True, run_folder=str(tmp_path / "run" / "1")),
+        event_log=str(folder),
+        sleep=sleeps.append,
+    )
+
+    assert sleeps == [] and report.sources == ["outcome"] and observation.peak_pod_memory_mib is None
+    assert len(report.warnings) == 1 and "2 application logs under" in report.warnings[0]
 
 
 @pytest.fixture
@@ -398,6 +421,8 @@ def test_sized_run_records_its_event_log(
     learned = result.xcom("load", AUDIT_XCOM_KEY)["learned"]
     assert learned["recorded"] is True and learned["sources"] == ["outcome", "eventlog"]
     assert learned["event_log"]["location"] == run_dir
+    # the folder is known as the run's own, so every driver attempt's log in it is read (deferred too)
+    assert result.xcom("load", AUDIT_XCOM_KEY)["arguments"]["usage"]["run_folder"] == run_dir
 
 
 @pytest.mark.integration

@@ -152,7 +152,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         sizable = isinstance(self.hook, SizedEmrContainerHook)
         try:
             options = self._options(rendered, settings, context)
-            sources = self._sources(rendered, settings)
+            sources = self._sources(rendered, settings, options)
             self._mask_secrets()
             plan = plan_sizing(
                 self.job_driver,
@@ -274,11 +274,12 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             else settings.event_log_metrics,
         )
 
-    def _sources(self, given: dict[str, Any], settings: Settings) -> UsageSources:
+    def _sources(self, given: dict[str, Any], settings: Settings, options: SizingOptions) -> UsageSources:
         """Which usage sources to read once the run ends."""
         from airflow_emr_sizing.collect import UsageSources
 
         return UsageSources(
+            run_folder=options.event_log_dir,
             event_log=bool(given.get("event_log_dir") or settings.event_log_dir),
             aws_conn_id=self.aws_conn_id,
             event_log_attempts=settings.event_log_attempts,
