@@ -123,7 +123,10 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "default": "True",
     },
     "event_log_attempts": {
-        "description": "Reads of a run's event log before giving up while it is missing or in progress.",
+        "description": (
+            "Reads of a run's event log before giving up while it is missing, in progress or "
+            "cut off by an S3 or network failure."
+        ),
         "type": "integer",
         "example": "5",
         "default": "3",
