@@ -22,7 +22,7 @@ import pendulum
 
 from airflow_emr_sizing.exceptions import EmrSizingError
 from airflow_emr_sizing.plan import SizingOptions, recommend_from_store
-from airflow_emr_sizing.recommender import NoRecommendation, Policy, Recommendation
+from airflow_emr_sizing.recommender import Bounds, NoRecommendation, Policy, Recommendation
 from airflow_emr_sizing.signature import Signature, build_signature
 from airflow_emr_sizing.spark_conf import ExecutorSize, executor_size, read_job_conf
 from airflow_emr_sizing.store import InMemoryStore, Observation
@@ -213,11 +213,17 @@ class Sizer(Protocol):
 
 
 class StoreSizer:
-    """This package's recommender, fed and queried through a store exactly as the operator does."""
+    """This package's recommender, fed and queried through a store exactly as the operator does.
 
-    def __init__(self, policy: Policy | None = None) -> None:
+    It never reads ``[emr_sizing]``: the command line resolves a task's policy and passes it, and
+    the benchmarks' figures stay those of the defaults whatever the machine's configuration.
+    """
+
+    def __init__(self, policy: Policy | None = None, bounds: Bounds | None = None) -> None:
         self.store = InMemoryStore()
-        self.options = SizingOptions(app_name="backtest", policy=policy or Policy())
+        self.options = SizingOptions(
+            app_name="backtest", policy=policy or Policy(), bounds=bounds or Bounds()
+        )
 
     def size(
         self, run: HistoryRun, signature: Signature, configured: ExecutorSize

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -426,6 +428,73 @@ def test_cli_a_bad_spark_value_is_an_invalid_line_like_any_other(history_file: P
     assert skipped.exit_code == 0, skipped.output
     summary = json.loads(skipped.stdout)
     assert (summary["invalid_lines"], summary["runs"]) == (1, number - 1)
+
+
+def _backtest(history_file: Path, *flags: str, per_run: Path | None = None) -> dict[str, Any]:
+    args = ["backtest", str(history_file), "--timezone", "Asia/Seoul", "--format", "json", *flags]
+    result = CliRunner().invoke(main, [*args, *(["--output", str(per_run)] if per_run else [])])
+    assert result.exit_code == 0, result.output
+    summary: dict[str, Any] = json.loads(result.stdout)
+    summary.pop("runs_per_second")
+    return summary
+
+
+def test_cli_backtest_uses_the_tasks_emr_sizing_policy_unless_overridden(
+    history_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    default = _backtest(history_file)
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__MIN_SAMPLES", "1000")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__RISK", "0.05")
+    per_run = tmp_path / "per-run.jsonl"
+
+    configured = _backtest(history_file, per_run=per_run)
+    risks = {run["basis"].get("risk") for run in map(json.loads, per_run.read_text().splitlines())}
+    overridden = _backtest(history_file, "--min-samples", "3", "--risk", "0.005")
+
+    assert default["recommended_runs"] > 0
+    assert configured["recommended_runs"] == 0 and risks == {None}  # none sized: too few runs
+    assert (default["policy"]["min_samples"], default["policy"]["risk"]) == (3, 0.005)
+    assert (configured["policy"]["min_samples"], configured["policy"]["risk"]) == (1000, 0.05)
+    assert overridden == default  # flags beat [emr_sizing], as a task's arguments do
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__MIN_SAMPLES", "3")
+    _backtest(history_file, per_run=per_run)
+    risks = {run["basis"].get("risk") for run in map(json.loads, per_run.read_text().splitlines())}
+    assert risks == {None, 0.05}
+
+
+def test_cli_backtest_applies_a_tasks_bounds_and_node_shape(history_file: Path, tmp_path: Path) -> None:
+    capped, fitted = tmp_path / "capped.jsonl", tmp_path / "fitted.jsonl"
+
+    summary = _backtest(history_file, "--max-executor-memory", "2g", "--min-executor-cores", "500m",
+                        per_run=capped)  # fmt: skip
+    _backtest(history_file, "--node-memory", "61g", "--node-cores", "15.5", per_run=fitted)
+
+    sized = [run for run in map(json.loads, capped.read_text().splitlines()) if run["recommended"]]
+    assert sized and all(run["recommended"]["executor_memory_mib"] <= 2048 for run in sized)
+    assert any("max_executor_memory" in run["basis"].get("clamped", []) for run in sized)
+    assert summary["policy"]["bounds"] == {"max_heap_mib": 2048, "min_cores": 0.5}
+    node_fits = [json.loads(run)["basis"].get("node_fit") for run in fitted.read_text().splitlines()]
+    assert any(node_fits)
+
+
+def test_cli_backtest_needs_no_airflow_configuration(history_file: Path, tmp_path: Path) -> None:
+    """The README's "try it before you switch it on": no airflow.cfg, no [emr_sizing], defaults."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(tmp_path / "no-airflow-here")
+    command = [str(Path(sys.executable).with_name("emr-sizing")), "backtest", str(history_file), "--format",
+               "json"]  # fmt: skip
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["policy"] == {
+        "risk": 0.005,
+        "margin": 0.02,
+        "lookback_days": 42,
+        "min_samples": 3,
+        "node": None,
+        "bounds": {},
+    }
 
 
 def test_eventlog_output_feeds_backtest(tmp_path: Path) -> None:

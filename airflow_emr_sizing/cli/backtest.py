@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
+
+from airflow_emr_sizing.cli._policy import policy_json, policy_options
+
+if TYPE_CHECKING:
+    from airflow_emr_sizing.recommender import Bounds, Policy
 
 __all__ = ["backtest"]
 
@@ -24,10 +29,7 @@ __all__ = ["backtest"]
     "--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option("--skip-invalid", is_flag=True, help="Count and skip malformed lines instead of failing.")
-@click.option(
-    "--risk", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=None,
-    help="Acceptable share of under-provisioned runs (default: the recommender's, 0.005).",
-)  # fmt: skip
+@policy_options
 def backtest(
     history: IO[str],
     timezone: str,
@@ -36,22 +38,26 @@ def backtest(
     output: IO[str] | None,
     output_format: str,
     skip_invalid: bool,
-    risk: float | None,
+    policy: Policy,
+    bounds: Bounds,
 ) -> None:
     """Replay HISTORY (JSON Lines, one job run per line) through the recommender, oldest first.
 
     Each run is sized from the runs that started before it only; a run sized below its
     peak_pod_memory_mib counts as under-provisioned and teaches the recommender an OOM at that
     size, not its true peak.
+
+    The policy is the tasks' own ([emr_sizing] risk, min_samples, node_memory, node_cores; the
+    defaults without an Airflow configuration), as in explain; the options override it as a task's
+    arguments would. Give a task's bounds to replay that task as it is configured.
     """
     from airflow_emr_sizing.backtest import StoreSizer, parse_history, replay, summarize
     from airflow_emr_sizing.exceptions import EmrSizingError
-    from airflow_emr_sizing.recommender import Policy
 
     started = time.perf_counter()
     try:
         runs, invalid = parse_history(history, skip_invalid=skip_invalid)
-        sizer = StoreSizer(Policy(risk=risk) if risk is not None else None)
+        sizer = StoreSizer(policy, bounds)
         outcomes = []
         for outcome in replay(runs, sizer, timezone, country, subdivision):
             if output is not None:
@@ -62,6 +68,7 @@ def backtest(
     summary = summarize(outcomes)
     elapsed = time.perf_counter() - started
     summary["invalid_lines"] = invalid
+    summary["policy"] = policy_json(policy, bounds)
     summary["runs_per_second"] = round(len(runs) / elapsed, 1) if elapsed > 0 else None
     if output_format == "json":
         click.echo(json.dumps(summary))
@@ -98,7 +105,17 @@ def _text(summary: dict[str, Any]) -> str:
             f"{summary['configured']['requested_pod_gib_hours']:,.0f}; executors needed "
             f"{summary['need']['used_pod_gib_hours']:,.0f}  ({summary['runs_per_second']} runs/s)"
         )
+        console.print(_policy(summary["policy"]), markup=False, highlight=False)
     return capture.get().rstrip()
+
+
+def _policy(policy: dict[str, Any]) -> str:
+    node = policy["node"]
+    fit = f"{node['allocatable_memory_mib']} MiB / {node['allocatable_cores']:g} cores" if node else "none"
+    bounds = ", ".join(f"{name} {value:g}" for name, value in policy["bounds"].items()) or "none"
+    return (
+        f"policy: risk {policy['risk']:g}, min_samples {policy['min_samples']}, node {fit}, bounds {bounds}"
+    )
 
 
 def _ratio(value: float | None) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -10,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from airflow_emr_sizing.cli._policy import policy_json, policy_options
 from airflow_emr_sizing.cli._store import open_cli_store, resolve_signature, store_options
 from airflow_emr_sizing.cli._time import parse_moment
 
 if TYPE_CHECKING:
+    from airflow_emr_sizing.recommender import Bounds, Policy
     from airflow_emr_sizing.signature import Signature
     from airflow_emr_sizing.store import MetricsStore, Observation, SignatureRecord
 
@@ -34,24 +35,7 @@ _SHOWN = 50  # runs listed under "history"
     help="Explain as of this moment (ISO-8601; no offset means UTC): only runs that started before it "
     "count, as the operator saw the store then. Default: now.",
 )
-@click.option(
-    "--risk", type=click.FloatRange(0, 0.5, min_open=True, max_open=True), default=None,
-    help="Acceptable under-provisioned share, as a task's risk (default: [emr_sizing] risk).",
-)  # fmt: skip
-@click.option(
-    "--node-memory",
-    default=None,
-    help="Node fit, as a task's node_memory, e.g. 61g (default: [emr_sizing] node_memory).",
-)
-@click.option(
-    "--node-cores",
-    default=None,
-    help="Node fit, as a task's node_cores, e.g. 15.5 (default: [emr_sizing] node_cores).",
-)
-@click.option("--min-executor-memory", default=None, help="As a task's min_executor_memory, e.g. 2g.")
-@click.option("--max-executor-memory", default=None, help="As a task's max_executor_memory, e.g. 24g.")
-@click.option("--min-executor-cores", default=None, help="As a task's min_executor_cores, e.g. 500m.")
-@click.option("--max-executor-cores", default=None, help="As a task's max_executor_cores, e.g. 3.")
+@policy_options
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def explain(
     signature: str,
@@ -59,14 +43,9 @@ def explain(
     path: str | None,
     store_path: str | None,
     at: str | None,
-    risk: float | None,
-    node_memory: str | None,
-    node_cores: str | None,
-    min_executor_memory: str | None,
-    max_executor_memory: str | None,
-    min_executor_cores: str | None,
-    max_executor_cores: str | None,
     output: str,
+    policy: Policy,
+    bounds: Bounds,
 ) -> None:
     """Show the history, level, spread, drift, OOM floors, bounds and node fit behind SIGNATURE.
 
@@ -76,35 +55,13 @@ def explain(
     are its own arguments: give them to see the size as that task gets it.
     """
     from airflow_emr_sizing.exceptions import EmrSizingError
-    from airflow_emr_sizing.operators.emr import is_templated, resolve_bounds, resolve_policy
-    from airflow_emr_sizing.plan import SizingOptions, check_bounds, recommend_from_store
+    from airflow_emr_sizing.plan import SizingOptions, recommend_from_store
     from airflow_emr_sizing.recommender import Recommendation
-    from airflow_emr_sizing.settings import load_settings
     from airflow_emr_sizing.spark_conf import ExecutorSize
 
     if store_path is not None and path not in (None, store_path):
         raise click.UsageError("--store-path is the old name of --path: give only one")
     now = parse_moment(at, "--at") if at else datetime.now(timezone.utc)
-    given = {
-        "risk": risk,
-        "node_memory": node_memory,
-        "node_cores": node_cores,
-        "min_executor_memory": min_executor_memory,
-        "max_executor_memory": max_executor_memory,
-        "min_executor_cores": min_executor_cores,
-        "max_executor_cores": max_executor_cores,
-    }
-    given = {name: value for name, value in given.items() if value is not None}
-    for name, value in given.items():
-        if is_templated(value):
-            option = "--" + name.replace("_", "-")
-            raise click.BadParameter("a template: give the value it renders to", param_hint=f"'{option}'")
-    try:
-        policy = resolve_policy(given, load_settings())
-        bounds = resolve_bounds(given)
-        check_bounds(bounds)
-    except (EmrSizingError, ValueError) as err:
-        raise click.ClickException(str(err)) from err
     wanted, _ = resolve_signature(signature)
     store = _AsOf(open_cli_store(conn_id, path or store_path), now)
     try:
@@ -138,14 +95,7 @@ def explain(
         "recommendation": result.to_json() if isinstance(result, Recommendation) else None,
         "reason": None if isinstance(result, Recommendation) else result.reason,
         "basis": result.basis if isinstance(result, Recommendation) else {"samples": result.samples},
-        "policy": {
-            "risk": policy.risk,
-            "margin": policy.margin,
-            "lookback_days": policy.lookback_days,
-            "min_samples": policy.min_samples,
-            "node": dataclasses.asdict(policy.node) if policy.node else None,
-            "bounds": {k: v for k, v in dataclasses.asdict(bounds).items() if v is not None},
-        },
+        "policy": policy_json(policy, bounds),
         "history": [_row(o) for o in history],
     }
     click.echo(json.dumps(report, default=str) if output == "json" else _text(report))
