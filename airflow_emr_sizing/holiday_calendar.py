@@ -19,7 +19,7 @@ from pathlib import Path
 
 from airflow_emr_sizing.exceptions import SizingConfigError
 
-__all__ = ["cache_dir", "cache_file", "holiday_dates", "is_holiday"]
+__all__ = ["cache_dir", "cache_file", "check_holiday_code", "holiday_dates", "is_holiday"]
 
 _CODE = re.compile(r"[A-Za-z0-9_-]{1,16}")
 
@@ -31,13 +31,21 @@ def is_holiday(day: date, country: str | None, subdivision: str | None = None) -
     return day in holiday_dates(country, subdivision or None, day.year)
 
 
+def check_holiday_code(name: str, code: object) -> str:
+    """A country (any case: ``kr`` is ``KR``) or subdivision code, as far as it can be checked
+    without the ``holidays`` library, which only the first use of the calendar loads."""
+    if not isinstance(code, str) or not _CODE.fullmatch(code):
+        kind = "a subdivision code" if name.endswith("subdivision") else "an ISO country code such as KR"
+        raise SizingConfigError(name, code, f"not {kind}")
+    return code
+
+
 @functools.lru_cache(maxsize=256)
 def holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset[date]:
     """The holidays of one year; unknown country or subdivision is an error naming the argument."""
-    if not _CODE.fullmatch(country):
-        raise SizingConfigError("holiday_country", country, "not an ISO country code")
-    if subdivision is not None and not _CODE.fullmatch(subdivision):
-        raise SizingConfigError("holiday_subdivision", subdivision, "not a subdivision code")
+    country = check_holiday_code("holiday_country", country).upper()
+    if subdivision is not None:
+        check_holiday_code("holiday_subdivision", subdivision)
     path = cache_file(country, subdivision, year)
     try:
         return frozenset(date.fromisoformat(day) for day in json.loads(path.read_text()))
@@ -50,7 +58,8 @@ def holiday_dates(country: str, subdivision: str | None, year: int) -> frozenset
 
 def cache_file(country: str, subdivision: str | None, year: int) -> Path:
     """Where one year's dates are kept; the name identifies the installed ``holidays`` library."""
-    return cache_dir() / f"holidays-{_library_version()}-{country}-{subdivision or '_'}-{year}.json"
+    name = f"holidays-{_library_version()}-{country.upper()}-{subdivision or '_'}-{year}.json"
+    return cache_dir() / name
 
 
 def cache_dir() -> Path:

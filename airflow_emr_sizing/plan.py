@@ -97,6 +97,10 @@ class SizingOptions:
             )
         if self.store_timeout <= 0:
             raise SizingConfigError("store_timeout", self.store_timeout, "must be positive")
+        if self.holiday_subdivision and not self.holiday_country:
+            raise SizingConfigError(
+                "holiday_subdivision", self.holiday_subdivision, "needs a holiday_country to belong to"
+            )
         check_bounds(self.bounds)
 
     def to_json(self) -> dict[str, Any]:

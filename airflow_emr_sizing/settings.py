@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_emr_sizing.exceptions import SizingConfigError
+
+if TYPE_CHECKING:
+    import pendulum
 
 __all__ = [
     "MODES",
@@ -23,6 +27,7 @@ __all__ = [
     "check_event_log_dir",
     "load_settings",
     "parse_bool",
+    "zone_of",
 ]
 
 SECTION = "emr_sizing"
@@ -291,3 +296,26 @@ def load_settings() -> Settings:
         retention_days=not_negative("retention_days"),
         retention_max_runs_per_signature=not_negative("retention_max_runs_per_signature"),
     )
+
+
+_FIXED_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
+
+
+def zone_of(name: str) -> pendulum.Timezone | pendulum.FixedTimezone:
+    """The timezone a signature is read in: an IANA name, or a fixed UTC offset such as ``+09:00``.
+
+    Here, not in ``signature``, so that a literal ``timezone`` is checked at DAG parse time
+    without loading the sizing machinery.
+    """
+    import pendulum
+
+    offset = _FIXED_OFFSET.fullmatch(name)
+    if offset is not None and int(offset[2]) < 24 and int(offset[3]) < 60:
+        seconds = int(offset[2]) * 3600 + int(offset[3]) * 60
+        return pendulum.FixedTimezone(-seconds if offset[1] == "-" else seconds, name=name)
+    try:
+        return pendulum.timezone(name)
+    except Exception as err:  # pendulum raises several types for unknown zones
+        raise SizingConfigError(
+            "timezone", name, f"not a known IANA timezone or UTC offset like +09:00 ({err})"
+        ) from err

@@ -24,6 +24,7 @@ import pendulum
 
 from airflow_emr_sizing.exceptions import SizingConfigError
 from airflow_emr_sizing.holiday_calendar import is_holiday
+from airflow_emr_sizing.settings import zone_of
 
 __all__ = [
     "KEY_FORMAT_VERSION",
@@ -102,23 +103,6 @@ def resource_spec(effective_conf: Mapping[str, str]) -> str:
         high = effective_conf.get("spark.dynamicAllocation.maxExecutors", "default").strip()
         return f"dra-on-min-{low}-max-{high}"
     return f"dra-off-exec-{effective_conf.get('spark.executor.instances', 'default').strip()}"
-
-
-_FIXED_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
-
-
-def zone_of(name: str) -> pendulum.Timezone | pendulum.FixedTimezone:
-    """The timezone a signature is read in: an IANA name, or a fixed UTC offset such as ``+09:00``."""
-    offset = _FIXED_OFFSET.fullmatch(name)
-    if offset is not None and int(offset[2]) < 24 and int(offset[3]) < 60:
-        seconds = int(offset[2]) * 3600 + int(offset[3]) * 60
-        return pendulum.FixedTimezone(-seconds if offset[1] == "-" else seconds, name=name)
-    try:
-        return pendulum.timezone(name)
-    except Exception as err:  # pendulum raises several types for unknown zones
-        raise SizingConfigError(
-            "timezone", name, f"not a known IANA timezone or UTC offset like +09:00 ({err})"
-        ) from err
 
 
 def build_signature(

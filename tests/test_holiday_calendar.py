@@ -81,3 +81,12 @@ def test_unknown_calendars_name_the_argument(
 ) -> None:
     with pytest.raises(SizingConfigError, match=field):
         holiday_calendar.is_holiday(date(2026, 1, 1), country, subdivision)
+
+
+def test_a_country_code_in_any_case_is_the_same_calendar() -> None:
+    from datetime import date
+
+    from airflow_emr_sizing.holiday_calendar import is_holiday
+
+    assert is_holiday(date(2026, 1, 1), "kr") and is_holiday(date(2026, 1, 1), "KR")
+    assert not is_holiday(date(2026, 1, 2), "kr")

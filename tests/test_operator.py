@@ -17,7 +17,7 @@ from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as A
 
 from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
 from airflow_emr_sizing.exceptions import SizingConfigError
-from airflow_emr_sizing.operators.emr import EmrContainerOperator, SizedEmrContainerOperator
+from airflow_emr_sizing.operators.emr import SIZING_ARGUMENTS, EmrContainerOperator, SizedEmrContainerOperator
 from airflow_emr_sizing.signature import build_signature
 from airflow_emr_sizing.sql_store import SqlStore
 from airflow_emr_sizing.store import Observation
@@ -293,6 +293,11 @@ def test_sizing_arguments_come_from_default_args_too_and_are_checked_there() -> 
         ({"min_executor_cores": "2", "max_executor_cores": "500m"}, "min_executor_cores"),
         ({"dry_run": ""}, "dry_run"),  # never read as false: that would turn sizing on
         ({"event_log_metrics": "perhaps"}, "event_log_metrics"),
+        ({"timezone": "Asia/Seol"}, "timezone"),
+        ({"timezone": 9}, "timezone"),  # not a str: was an unsized run with a TypeError
+        ({"holiday_country": "Korea, South"}, "holiday_country"),
+        ({"holiday_country": 82}, "holiday_country"),
+        ({"holiday_subdivision": "a/b"}, "holiday_subdivision"),
     ],
 )
 def test_bad_literal_arguments_fail_at_parse_time_naming_the_field(
@@ -300,6 +305,26 @@ def test_bad_literal_arguments_fail_at_parse_time_naming_the_field(
 ) -> None:
     with pytest.raises(SizingConfigError, match=field):
         EmrContainerOperator(task_id="t", **arguments, **JOB)
+
+
+def test_bad_literal_arguments_in_partial_fail_at_parse_time_too() -> None:
+    from airflow.sdk import DAG
+
+    job = {key: value for key, value in JOB.items() if key != "name"}
+    with DAG("m", schedule=None), pytest.raises(SizingConfigError, match="max_executor_memory"):
+        EmrContainerOperator.partial(task_id="t", max_executor_memory="1.5g", **job).expand(name=["a", "b"])
+    with DAG("n", schedule=None):
+        mapped = EmrContainerOperator.partial(task_id="t", max_executor_memory="{{ x }}", **job).expand(
+            name=["a", "b"]
+        )
+    assert mapped.partial_kwargs["max_executor_memory"] == "{{ x }}"  # templates: at execute time
+
+
+def test_sizing_arguments_are_the_operators_own_parameters() -> None:
+    import inspect
+
+    own = inspect.signature(SizedEmrContainerOperator.__init__).parameters.values()
+    assert tuple(p.name for p in own if p.kind is p.KEYWORD_ONLY) == SIZING_ARGUMENTS
 
 
 def test_templated_arguments_are_checked_after_rendering() -> None:
@@ -361,6 +386,40 @@ def test_a_bad_setting_is_named_as_the_setting(
     with pytest.raises(SizingConfigError) as raised:
         EmrContainerOperator(task_id="t", dry_run=False, **JOB).execute(task_context)
     assert raised.value.field == named
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_an_empty_argument_turns_its_setting_off_for_the_task(
+    mock_submit: mock.MagicMock,
+    store_path: Path,
+    task_context: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A team elsewhere (no Korean holidays, no shared log bucket) opts out of the site's defaults."""
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__HOLIDAY_COUNTRY", "KR")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__HOLIDAY_SUBDIVISION", "11")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_DIR", "s3://site-logs/spark")
+
+    EmrContainerOperator(task_id="t", holiday_country="", event_log_dir="", dry_run=False, **JOB).execute(
+        task_context
+    )
+    arguments = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["arguments"]
+    assert (arguments["holiday_country"], arguments["holiday_subdivision"]) == (None, None)
+    assert arguments["event_log_dir"] is None and arguments["usage"]["event_log"] is False
+
+    # the site's subdivision is the site's country's: a task's own country does not inherit it
+    EmrContainerOperator(task_id="t", holiday_country="us", **JOB).execute(task_context)
+    arguments = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["arguments"]
+    assert (arguments["holiday_country"], arguments["holiday_subdivision"]) == ("us", None)
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_a_subdivision_without_a_country_names_the_field(
+    mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]
+) -> None:
+    with pytest.raises(SizingConfigError, match=r"^holiday_subdivision="):
+        EmrContainerOperator(task_id="t", holiday_subdivision="CA", **JOB).execute(task_context)
+    mock_submit.assert_not_called()
 
 
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")

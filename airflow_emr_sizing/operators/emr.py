@@ -21,9 +21,10 @@ from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as _
 from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
 
 from airflow_emr_sizing.exceptions import SizingConfigError
+from airflow_emr_sizing.holiday_calendar import check_holiday_code
 from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
 from airflow_emr_sizing.quantities import MIN_EXECUTOR_MEMORY_MIB, format_mib, parse_cores, parse_memory_mib
-from airflow_emr_sizing.settings import MODES, check_event_log_dir, parse_bool
+from airflow_emr_sizing.settings import MODES, check_event_log_dir, parse_bool, zone_of
 
 # What runs only in execute() is imported there: the scheduler imports DAG files constantly, and
 # a DAG file importing this module should pay for the operator's class, not for its machinery.
@@ -121,21 +122,15 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         #: costs each DAG parse a serialization step (benchmarks/bench_parse.py), and the rendered
         #: values are all in the XCom audit.
         self.sizing: dict[str, Any] = {name: value for name, value in arguments.items() if value is not None}
-        self._check_literal_arguments()
+        check_literal_arguments(self.sizing)
 
-    def _check_literal_arguments(self) -> None:
-        """Fail at parse time on arguments that are wrong whatever the templates render to (no I/O).
-
-        Only the arguments given are looked at: this runs for every operator of every DAG parse.
-        """
-        for name, value in self.sizing.items():
-            check = _LITERAL_CHECKS.get(name)
-            if check is not None and not is_templated(value):
-                check(name, value)
-        for low, high, parse in _ORDERED_BOUNDS:
-            below, above = self.sizing.get(low), self.sizing.get(high)
-            if _literal(below) and _literal(above) and parse(low, below) > parse(high, above):
-                raise SizingConfigError(low, below, f"is above {high} ({above!r})")
+    @classmethod
+    def partial(cls, **kwargs: Any) -> Any:
+        """As the parent's, with the sizing arguments checked at parse time as a task's are."""
+        check_literal_arguments(
+            {name: kwargs[name] for name in SIZING_ARGUMENTS if kwargs.get(name) is not None}
+        )
+        return super().partial(**kwargs)
 
     # -- execute ---------------------------------------------------------------------------------
 
@@ -253,7 +248,14 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.plan import SizingOptions
         from airflow_emr_sizing.store import StoreLocation
 
-        event_log_base = given.get("event_log_dir") or settings.event_log_dir
+        event_log_base = _given_or(given, "event_log_dir", settings.event_log_dir)
+        country = _given_or(given, "holiday_country", settings.holiday_country)
+        # [emr_sizing]'s subdivision belongs to [emr_sizing]'s country, not to the task's own
+        subdivision = _given_or(
+            given,
+            "holiday_subdivision",
+            None if "holiday_country" in given else settings.holiday_subdivision,
+        )
         if event_log_base:
             check_event_log_dir("event_log_dir", event_log_base)
         return SizingOptions(
@@ -261,13 +263,15 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             mode=given.get("sizing_mode") or settings.mode,
             dry_run=parse_bool("dry_run", given["dry_run"]) if "dry_run" in given else settings.dry_run,
             timezone=given.get("timezone") or _dag_timezone(self),
-            holiday_country=given.get("holiday_country") or settings.holiday_country,
-            holiday_subdivision=given.get("holiday_subdivision") or settings.holiday_subdivision,
+            holiday_country=country,
+            holiday_subdivision=subdivision,
             label_key=settings.label_key,
             store_timeout=settings.store_timeout,
             bounds=resolve_bounds(given),
             policy=resolve_policy(given, settings),
-            store=StoreLocation(given.get("store_conn_id") or settings.store_conn_id, settings.store_path),
+            store=StoreLocation(
+                _given_or(given, "store_conn_id", settings.store_conn_id), settings.store_path
+            ),
             event_log_dir=_run_event_log_dir(event_log_base, context) if event_log_base else None,
             event_log_metrics=parse_bool("event_log_metrics", given["event_log_metrics"])
             if "event_log_metrics" in given
@@ -280,7 +284,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
         return UsageSources(
             run_folder=options.event_log_dir,
-            event_log=bool(given.get("event_log_dir") or settings.event_log_dir),
+            event_log=bool(_given_or(given, "event_log_dir", settings.event_log_dir)),
             aws_conn_id=self.aws_conn_id,
             event_log_attempts=settings.event_log_attempts,
             event_log_retry_delay=settings.event_log_retry_delay,
@@ -522,6 +526,27 @@ def _literal(value: object) -> bool:
     return value is not None and not is_templated(value)
 
 
+def _given_or(given: dict[str, Any], name: str, setting: str | None) -> str | None:
+    """The task's value, else ``[emr_sizing]``'s; an empty one from the task turns the setting off."""
+    value = given.get(name, setting)
+    return str(value) if value else None
+
+
+def check_literal_arguments(sizing: dict[str, Any]) -> None:
+    """Fail at parse time on arguments that are wrong whatever the templates render to (no I/O).
+
+    Only the arguments given are looked at: this runs for every operator of every DAG parse.
+    """
+    for name, value in sizing.items():
+        check = _LITERAL_CHECKS.get(name)
+        if check is not None and not is_templated(value):
+            check(name, value)
+    for low, high, parse in _ORDERED_BOUNDS:
+        below, above = sizing.get(low), sizing.get(high)
+        if _literal(below) and _literal(above) and parse(low, below) > parse(high, above):
+            raise SizingConfigError(low, below, f"is above {high} ({above!r})")
+
+
 def resolve_bounds(given: dict[str, Any]) -> Bounds:
     """The literal bounds among ``given`` (templated ones are left to execute time).
 
@@ -605,6 +630,14 @@ def _check_mode(name: str, mode: Any) -> None:
         raise SizingConfigError(name, mode, f"expected one of {', '.join(MODES)}")
 
 
+def _check_timezone(name: str, value: Any) -> None:
+    """An IANA name or a UTC offset; empty means the DAG's."""
+    if not isinstance(value, str):
+        raise SizingConfigError(name, value, "expected an IANA timezone name or a UTC offset like +09:00")
+    if value:
+        zone_of(value)
+
+
 def _unless_empty(parse: Callable[[str, Any], object]) -> Callable[[str, Any], object]:
     """Empty means "not given" here (and zero "no node shape", as in :func:`_node`)."""
     return lambda name, value: parse(name, value) if value else None
@@ -624,7 +657,30 @@ _LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
     "event_log_dir": _unless_empty(check_event_log_dir),
     "node_memory": _unless_empty(parse_memory_mib),
     "node_cores": _unless_empty(parse_cores),
+    "timezone": _check_timezone,
+    "holiday_country": _unless_empty(check_holiday_code),
+    "holiday_subdivision": _unless_empty(check_holiday_code),
 }
+
+#: The arguments this operator adds to the parent's (``__init__``'s keyword-only parameters).
+SIZING_ARGUMENTS = (
+    "app_name",
+    "sizing_mode",
+    "dry_run",
+    "timezone",
+    "holiday_country",
+    "holiday_subdivision",
+    "store_conn_id",
+    "min_executor_memory",
+    "max_executor_memory",
+    "min_executor_cores",
+    "max_executor_cores",
+    "event_log_dir",
+    "event_log_metrics",
+    "risk",
+    "node_memory",
+    "node_cores",
+)
 
 
 def _dag_timezone(op: SizedEmrContainerOperator) -> str:
