@@ -13,7 +13,7 @@ from airflow.providers.amazon.aws.hooks.emr import EmrContainerHook
 from click.testing import CliRunner
 
 from airflow_emr_sizing.cli import main
-from airflow_emr_sizing.signature import build_signature
+from airflow_emr_sizing.signature import build_signature, signature_hash
 from airflow_emr_sizing.sql_store import SqlStore
 from airflow_emr_sizing.store import Observation
 
@@ -109,6 +109,42 @@ def test_audit_of_an_unknown_hash_fails_clearly(where: list[str]) -> None:
 
     assert result.exit_code == 1
     assert "no signature with hash s1-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" in result.output
+
+
+@pytest.mark.parametrize("command", ["history", "audit", "explain"])
+@pytest.mark.parametrize(
+    "typo",
+    [
+        SIGNATURE.hash[:-1],  # one character short
+        SIGNATURE.hash + "a",
+        SIGNATURE.hash.upper(),
+        SIGNATURE.hash[:10],
+        "s1-",
+    ],
+)
+def test_a_mistyped_hash_is_a_usage_error_not_hashed_as_a_key(
+    tmp_path: Path, command: str, typo: str
+) -> None:
+    path = tmp_path / "store.db"
+    seed(f"sqlite:///{path}")
+
+    result = CliRunner().invoke(main, [command, typo, "--path", str(path)])
+
+    assert result.exit_code == 2, result.output
+    assert f"{typo!r} is not a valid signature hash" in result.output
+    assert signature_hash(typo) not in result.output
+
+
+def test_a_key_of_an_app_named_like_a_hash_prefix_is_still_a_key(tmp_path: Path) -> None:
+    app = build_signature("s1", NOW, "UTC", {})
+    path = tmp_path / "store.db"
+    store = SqlStore(f"sqlite:///{path}")
+    store.record(Observation.of(app, "jr-s1", NOW, peak_pod_memory_mib=3000))
+
+    result = json.loads(cli("history", app.key, "--path", str(path), "--format", "json").output)
+
+    assert app.key.startswith("s1-day-")
+    assert (result["hash"], [o["job_id"] for o in result["observations"]]) == (app.hash, ["jr-s1"])
 
 
 def test_prune_dry_run_then_for_real(where: list[str]) -> None:

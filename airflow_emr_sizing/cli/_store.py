@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["observation_json", "observation_table", "open_cli_store", "resolve_signature", "store_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: A hash as :func:`signature_hash` writes it: ``s<version>-`` and 32 lower-case base32 characters.
 _HASH = re.compile(r"s[0-9]+-[a-z2-7]{32}")
+#: What only a hash (typed wrongly) can look like: the prefix, then nothing but hash characters.
+_HASH_SHAPED = re.compile(r"s[0-9]+-[a-z2-7]*", re.IGNORECASE)
 
 
 def store_options(command: F) -> F:
@@ -56,12 +59,25 @@ def open_cli_store(conn_id: str | None, path: str | None) -> MetricsStore:
         raise click.ClickException(str(err)) from err
 
 
-def resolve_signature(key_or_hash: str) -> tuple[str, str | None]:
-    """``(hash, key)`` of a signature given by its hash (key unknown: ``None``) or by its key."""
+def resolve_signature(key_or_hash: str, param_hint: str = "'SIGNATURE'") -> tuple[str, str | None]:
+    """``(hash, key)`` of a signature given by its hash (key unknown: ``None``) or by its key.
+
+    Input shaped like a hash but not one (a character short, upper case, cut off) is a usage error:
+    hashed as a key it would name some other, empty signature and answer "0 runs". No key is ever
+    hash-shaped, whatever its app name: a key is ``{app}-day-{d}-hour-{h}-...`` (``signature.py``),
+    so even the key of an app named ``s1`` has ``-`` after ``s1-``, and ``-`` is no hash character.
+    """
     from airflow_emr_sizing.signature import signature_hash
 
     if _HASH.fullmatch(key_or_hash):
         return key_or_hash, None
+    if _HASH_SHAPED.fullmatch(key_or_hash):
+        given = len(key_or_hash.partition("-")[2])
+        raise click.BadParameter(
+            f"{key_or_hash!r} is not a valid signature hash: one is s<version>- and 32 characters of "
+            f"a-z and 2-7 ({given} here), as on a pod label",
+            param_hint=param_hint,
+        )
     return signature_hash(key_or_hash), key_or_hash
 
 

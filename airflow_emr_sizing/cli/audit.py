@@ -30,7 +30,7 @@ def audit(signature_hash: str, limit: int, conn_id: str | None, path: str | None
     """Print the signature key behind the label value HASH and the runs recorded under it."""
     from airflow_emr_sizing.exceptions import StoreError
 
-    signature_hash, _ = resolve_signature(signature_hash)
+    signature_hash, _ = resolve_signature(signature_hash, "'HASH'")
     store = open_cli_store(conn_id, path)
     try:
         record = store.lookup_signature(signature_hash)
