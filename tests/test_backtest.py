@@ -590,21 +590,40 @@ def test_explain_applies_a_tasks_bounds(explained: tuple[Path, Any]) -> None:
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (["--max-executor-memory", "1.5g"], "max_executor_memory"),
-        (["--min-executor-cores", "lots"], "min_executor_cores"),
-        (["--min-executor-memory", "8g", "--max-executor-memory", "4g"], "is above max_executor_memory"),
+        (["--max-executor-memory", "1.5g"], "Invalid value for '--max-executor-memory': '1.5g': fractional"),
+        (["--min-executor-cores", "lots"], "Invalid value for '--min-executor-cores': 'lots': not a"),
+        (
+            ["--min-executor-memory", "4g", "--max-executor-memory", "2g"],
+            "Invalid value for '--min-executor-memory': '4g' is above --max-executor-memory ('2g')",
+        ),
+        (
+            ["--min-executor-cores", "3", "--max-executor-cores", "500m"],
+            "Invalid value for '--min-executor-cores': '3' is above --max-executor-cores ('500m')",
+        ),
+        (["--node-memory", "61g"], "Missing option '--node-cores'. node fit needs both --node-memory and"),
+        (["--node-cores", "15.5"], "Missing option '--node-memory'. node fit needs both --node-memory and"),
+        (["--node-memory", "lots", "--node-cores", "2"], "Invalid value for '--node-memory': 'lots': not a"),
     ],
 )
-@pytest.mark.parametrize("signature", ["known", "nope-day-1-hour-1-dra-off-exec-1"])
-def test_explain_bad_bounds_are_named(
-    explained: tuple[Path, Any], bad: list[str], message: str, signature: str
+@pytest.mark.parametrize("command", ["explain known", "explain nope-day-1-hour-1-dra-off-exec-1", "backtest"])
+def test_bad_bounds_and_node_shapes_name_the_flags_and_the_values_given(
+    explained: tuple[Path, Any], history_file: Path, bad: list[str], message: str, command: str
 ) -> None:
     store_path, last = explained
-    signature = last.signature.hash if signature == "known" else signature
+    name, _, signature = command.partition(" ")
+    args = ["backtest", str(history_file)]
+    if name == "explain":
+        args = [
+            "explain",
+            last.signature.hash if signature == "known" else signature,
+            "--path",
+            str(store_path),
+        ]
 
-    result = CliRunner().invoke(main, ["explain", signature, "--path", str(store_path), *bad])
+    result = CliRunner().invoke(main, [*args, *bad])
 
-    assert result.exit_code == 1 and message in result.output  # before the store is read
+    assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
+    assert "_executor_" not in result.output and "node_" not in result.output  # flags, not fields
 
 
 def test_explain_refuses_a_templated_bound(explained: tuple[Path, Any]) -> None:

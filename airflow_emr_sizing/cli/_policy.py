@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 if TYPE_CHECKING:
+    from airflow_emr_sizing.exceptions import SizingConfigError
     from airflow_emr_sizing.recommender import Bounds, Policy
 
 __all__ = ["policy_json", "policy_options"]
@@ -77,7 +79,7 @@ def policy_options(command: F) -> F:
 
 def _resolve(given: dict[str, Any]) -> tuple[Policy, Bounds]:
     """The task's policy and bounds for these options; no Airflow configuration means the defaults."""
-    from airflow_emr_sizing.exceptions import EmrSizingError
+    from airflow_emr_sizing.exceptions import EmrSizingError, SizingConfigError
     from airflow_emr_sizing.operators.emr import is_templated, resolve_bounds, resolve_policy
     from airflow_emr_sizing.plan import check_bounds
     from airflow_emr_sizing.settings import load_settings
@@ -92,10 +94,37 @@ def _resolve(given: dict[str, Any]) -> tuple[Policy, Bounds]:
         if "min_samples" in given:  # a setting only: tasks have no such argument
             policy = dataclasses.replace(policy, min_samples=given["min_samples"])
         bounds = resolve_bounds(given)
-        check_bounds(bounds)
+    except SizingConfigError as err:
+        raise _usage_error(err, given) from err
     except (EmrSizingError, ValueError) as err:
         raise click.ClickException(str(err)) from err
+    try:
+        check_bounds(bounds)
+    except SizingConfigError as err:  # a min above its max; both are options (bounds have no setting)
+        upper = err.field.replace("min_", "max_", 1)
+        raise click.BadParameter(
+            f"{given[err.field]!r} is above {_flag(upper)} ({given[upper]!r})",
+            param_hint=f"'{_flag(err.field)}'",
+        ) from err
     return policy, bounds
+
+
+_FIELDS = re.compile(r"\b(" + "|".join(name for name, _ in _OPTIONS) + r")\b")
+
+
+def _usage_error(err: SizingConfigError, given: dict[str, Any]) -> click.ClickException:
+    """The operator's error in the command line's words: the option and the value as typed.
+
+    The operator names a task's arguments (``node_cores``) and values as it parsed them; here the
+    user typed ``--node-cores`` and ``4g``. A value from ``[emr_sizing]`` is named as the setting.
+    """
+    problem = _FIELDS.sub(lambda match: _flag(match[1]), err.problem)
+    hint = f"'{_flag(err.field)}'"
+    if err.field in given:
+        return click.BadParameter(f"{given[err.field]!r}: {problem}", param_hint=hint)
+    if err.value is None and any(name in given for name in ("node_memory", "node_cores")):
+        return click.MissingParameter(problem, param_hint=hint, param_type="option")  # half a node
+    return click.ClickException(f"[emr_sizing] {err}")
 
 
 def policy_json(policy: Policy, bounds: Bounds) -> dict[str, Any]:
