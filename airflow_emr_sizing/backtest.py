@@ -251,14 +251,13 @@ class RunOutcome:
     def under_provisioned(self) -> bool:
         """The run's need exceeded the size it would have had (recommended, or its own if none).
 
-        The need is ``peak_pod_memory_mib``, as the contract says (``contracts/backtest.md``). For
-        a run that OOMed, the measured peak is only a lower bound of its need, and ``oom`` says the
-        need was above the configured size: any size up to that would have OOMed too; of a larger
-        one, only the peak is known.
+        Exactly the contract's rule (``contracts/backtest.md``), which other tools count by: the
+        need is ``peak_pod_memory_mib``, also for a run with ``oom`` (whose measured peak is only a
+        lower bound of its need: the README says to read such counts as optimistic); a run without
+        a peak has no known need and is never counted.
         """
         peak = self.run.peak_pod_memory_mib
-        oomed_at_this_size = self.run.oom and self.pod_memory_mib <= self.configured.pod_memory_mib
-        return oomed_at_this_size or (peak is not None and self.pod_memory_mib < peak)
+        return peak is not None and self.pod_memory_mib < peak
 
     def to_json(self) -> dict[str, Any]:
         return {
