@@ -305,13 +305,19 @@ def _plan(
 def _event_log_values(effective: Mapping[str, str], options: SizingOptions) -> dict[str, str]:
     """Event logging into the run's own folder, with executor metrics, unless the job says otherwise.
 
-    The folder is given even without the metrics (``event_log_metrics=False``): a job that logs
-    events on its own then logs into it, and its run's usage can be read back from there.
+    Without the metrics (``event_log_metrics=False``) the folder is given only to a job that
+    visibly turns logging on itself: it then logs into it, and its usage is read back from there.
+    Logging turned on where we cannot see it (an image's spark-defaults) would otherwise find a
+    folder nobody made, and Spark does not start without it.
     """
     if not options.event_log_dir:
         return {}
-    wanted = {**EVENT_LOG_METRICS_CONF} if options.event_log_metrics else {}
-    wanted[EVENT_LOG_DIR] = options.event_log_dir
+    if options.event_log_metrics:
+        wanted = {**EVENT_LOG_METRICS_CONF, EVENT_LOG_DIR: options.event_log_dir}
+    elif effective.get("spark.eventLog.enabled", "").strip().lower() == "true":
+        wanted = {EVENT_LOG_DIR: options.event_log_dir}
+    else:
+        return {}
     return {key: value for key, value in wanted.items() if key not in effective}
 
 

@@ -580,7 +580,9 @@ def _cores(runs: Sequence[_Run], context: RunContext, policy: Policy, basis: dic
         wanted = weighted_quantile(used, [1.0] * len(used), policy.cpu_quantile) * (1 + policy.cpu_margin)
         floor = bounds.min_cores if bounds.min_cores is not None else policy.min_cores
         basis["cpu_samples"] = len(used)
-    millis = min(max(cpu_step_millis(wanted), math.ceil(floor * 1000)), math.floor(ceiling * 1000))
+    # in millicores to a micro-core, like the step: 4.03 cores is 4030m, not 4031m
+    floor_millis, ceiling_millis = math.ceil(round(floor * 1000, 3)), math.floor(round(ceiling * 1000, 3))
+    millis = min(max(cpu_step_millis(wanted), floor_millis), ceiling_millis)
     return max(millis, 1) / 1000
 
 

@@ -7,6 +7,7 @@ any Airflow option).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -301,11 +302,13 @@ def load_settings() -> Settings:
 _FIXED_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
 
 
+@functools.lru_cache(maxsize=64)
 def zone_of(name: str) -> pendulum.Timezone | pendulum.FixedTimezone:
     """The timezone a signature is read in: an IANA name, or a fixed UTC offset such as ``+09:00``.
 
     Here, not in ``signature``, so that a literal ``timezone`` is checked at DAG parse time
-    without loading the sizing machinery.
+    without loading the sizing machinery; cached, as ``pendulum.timezone`` reads the zone's file
+    on each call and a DAG file checks it once per operator.
     """
     import pendulum
 

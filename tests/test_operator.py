@@ -319,6 +319,12 @@ def test_bad_literal_arguments_in_partial_fail_at_parse_time_too() -> None:
         )
     assert mapped.partial_kwargs["max_executor_memory"] == "{{ x }}"  # templates: at execute time
 
+    bad = {"max_executor_memory": "1.5g"}
+    with DAG("o", schedule=None), pytest.raises(SizingConfigError, match="max_executor_memory"):
+        EmrContainerOperator.partial(task_id="t", default_args=bad, **job).expand(name=["a", "b"])
+    with DAG("p", schedule=None, default_args=bad), pytest.raises(SizingConfigError, match="max_exec"):
+        EmrContainerOperator.partial(task_id="t", **job).expand(name=["a", "b"])
+
 
 def test_sizing_arguments_are_the_operators_own_parameters() -> None:
     import inspect

@@ -86,3 +86,24 @@ def test_the_operator_module_leaves_the_sizing_machinery_to_execute(airflow_home
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_literal_timezone_is_read_once_however_many_tasks_name_it(airflow_home: Path) -> None:
+    """The zone's file is read for the check; a DAG of many tasks must not read it per task."""
+    probe = textwrap.dedent(
+        """
+        import sys
+        from airflow_emr_sizing.operators.emr import EmrContainerOperator
+        opened = []
+        sys.addaudithook(lambda e, a: opened.append(a[0]) if e == "open" and "Seoul" in str(a[0]) else None)
+        job = {"name": "n", "virtual_cluster_id": "v", "execution_role_arn": "a",
+               "release_label": "emr-7.2.0-latest", "job_driver": {}}
+        for i in range(5):
+            EmrContainerOperator(task_id=f"t{i}", timezone="Asia/Seoul", **job)
+        print("OPENED", len(opened))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert "OPENED 1" in result.stdout, result.stdout

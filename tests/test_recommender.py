@@ -565,3 +565,13 @@ def test_a_cpu_request_rounds_up_to_the_next_step_never_down(cores: float) -> No
     millis = cpu_step_millis(cores)
     assert millis % 50 == 0
     assert cores * 1000 - 1e-3 <= millis < cores * 1000 + 50
+
+
+@pytest.mark.parametrize(
+    ("bounds", "cores"), [(Bounds(min_cores=2.007), 2.007), (Bounds(max_cores=1.001), 1.001)]
+)
+def test_cpu_bounds_are_held_to_the_millicore(bounds: Bounds, cores: float) -> None:
+    # 2.007 * 1000 is 2007.0000000000002 and 1.001 * 1000 is 1000.9999999999999 in floats
+    result = recommend(context(weekly([3000] * 5, cpu=1.0), bounds=bounds))
+
+    assert isinstance(result, Recommendation) and result.executor_request_cores == cores

@@ -126,11 +126,20 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
     @classmethod
     def partial(cls, **kwargs: Any) -> Any:
-        """As the parent's, with the sizing arguments checked at parse time as a task's are."""
+        """As the parent's, with the sizing arguments checked at parse time as a task's are: from
+        the call, its ``default_args``, its task group's and its DAG's."""
+        partial = super().partial(**kwargs)  # resolves the DAG and task group it is in
+        dag, group = partial.kwargs.get("dag"), partial.kwargs.get("task_group")
+        given = {
+            **(getattr(dag, "default_args", None) or {}),
+            **(getattr(group, "default_args", None) or {}),
+            **(kwargs.get("default_args") or {}),
+            **kwargs,
+        }
         check_literal_arguments(
-            {name: kwargs[name] for name in SIZING_ARGUMENTS if kwargs.get(name) is not None}
+            {name: given[name] for name in SIZING_ARGUMENTS if given.get(name) is not None}
         )
-        return super().partial(**kwargs)
+        return partial
 
     # -- execute ---------------------------------------------------------------------------------
 
