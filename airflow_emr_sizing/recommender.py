@@ -580,19 +580,21 @@ def _cores(runs: Sequence[_Run], context: RunContext, policy: Policy, basis: dic
         wanted = weighted_quantile(used, [1.0] * len(used), policy.cpu_quantile) * (1 + policy.cpu_margin)
         floor = bounds.min_cores if bounds.min_cores is not None else policy.min_cores
         basis["cpu_samples"] = len(used)
-    # in millicores to a micro-core, like the step: 4.03 cores is 4030m, not 4031m
-    floor_millis, ceiling_millis = math.ceil(round(floor * 1000, 3)), math.floor(round(ceiling * 1000, 3))
+    floor_millis, ceiling_millis = math.ceil(_millicores(floor)), math.floor(_millicores(ceiling))
     millis = min(max(cpu_step_millis(wanted), floor_millis), ceiling_millis)
     return max(millis, 1) / 1000
 
 
 def cpu_step_millis(cores: float) -> int:
-    """``cores`` rounded up to a whole CPU step, in millicores.
+    """``cores`` rounded up to a whole CPU step, in millicores; one already on a step stays there
+    (``0.55 / 0.05`` is 11.000000000000002 in floats, which would round up a step)."""
+    return math.ceil(_millicores(cores) / _CPU_STEP_MILLIS) * _CPU_STEP_MILLIS
 
-    Counted in millicores (to a micro-core, below any float error), so a request already on a
-    step stays there: ``0.55 / 0.05`` is 11.000000000000002 in floats, which rounds up a step.
-    """
-    return math.ceil(round(cores * 1000, 3) / _CPU_STEP_MILLIS) * _CPU_STEP_MILLIS
+
+def _millicores(cores: float) -> float:
+    """``cores`` in millicores, to a micro-core: below any float error (4.03 cores is 4030m, not
+    4030.0000000000005m, which would round up to 4031m)."""
+    return round(cores * 1000, 3)
 
 
 def _fit_node(

@@ -99,29 +99,14 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        arguments = {
-            "app_name": app_name,
-            "sizing_mode": sizing_mode,
-            "dry_run": dry_run,
-            "timezone": timezone,
-            "holiday_country": holiday_country,
-            "holiday_subdivision": holiday_subdivision,
-            "store_conn_id": store_conn_id,
-            "min_executor_memory": min_executor_memory,
-            "max_executor_memory": max_executor_memory,
-            "min_executor_cores": min_executor_cores,
-            "max_executor_cores": max_executor_cores,
-            "risk": risk,
-            "node_memory": node_memory,
-            "node_cores": node_cores,
-            "event_log_dir": event_log_dir,
-            "event_log_metrics": event_log_metrics,
-        }
+        given = locals()  # the parameters, named by SIZING_ARGUMENTS
         #: The sizing arguments given; absent ones default from ``[emr_sizing]``. They are rendered
         #: by ``execute`` itself rather than declared in ``template_fields``: every template field
         #: costs each DAG parse a serialization step (benchmarks/bench_parse.py), and the rendered
         #: values are all in the XCom audit.
-        self.sizing: dict[str, Any] = {name: value for name, value in arguments.items() if value is not None}
+        self.sizing: dict[str, Any] = {
+            name: given[name] for name in SIZING_ARGUMENTS if given[name] is not None
+        }
         check_literal_arguments(self.sizing)
 
     @classmethod
@@ -293,7 +278,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
         return UsageSources(
             run_folder=options.event_log_dir,
-            event_log=bool(_given_or(given, "event_log_dir", settings.event_log_dir)),
+            event_log=options.event_log_dir is not None,
             aws_conn_id=self.aws_conn_id,
             event_log_attempts=settings.event_log_attempts,
             event_log_retry_delay=settings.event_log_retry_delay,
