@@ -307,6 +307,24 @@ def test_bad_literal_arguments_fail_at_parse_time_naming_the_field(
         EmrContainerOperator(task_id="t", **arguments, **JOB)
 
 
+def test_a_value_that_passed_its_parse_time_check_is_not_mistaken_for_another() -> None:
+    # passed values are remembered per process (a DAG file repeats them over its tasks), by type
+    # too: True == 1, but only 1 is a CPU quantity
+    EmrContainerOperator(task_id="a", max_executor_cores=1, **JOB)
+    with pytest.raises(SizingConfigError, match="max_executor_cores"):
+        EmrContainerOperator(task_id="b", max_executor_cores=True, **JOB)
+    for task_id in ("c", "d"):  # a failed value is never remembered
+        with pytest.raises(SizingConfigError, match="max_executor_memory"):
+            EmrContainerOperator(task_id=task_id, max_executor_memory="4.5g", **JOB)
+    with pytest.raises(SizingConfigError, match="holiday_country"):  # unhashable: still checked
+        EmrContainerOperator(task_id="e", holiday_country=["KR"], **JOB)
+    # both bounds passed alone: their order is still checked
+    EmrContainerOperator(task_id="f", min_executor_memory="16g", **JOB)
+    EmrContainerOperator(task_id="g", max_executor_memory="8g", **JOB)
+    with pytest.raises(SizingConfigError, match="min_executor_memory"):
+        EmrContainerOperator(task_id="h", min_executor_memory="16g", max_executor_memory="8g", **JOB)
+
+
 def test_bad_literal_arguments_in_partial_fail_at_parse_time_too() -> None:
     from airflow.sdk import DAG
 

@@ -529,12 +529,22 @@ def _given_or(given: dict[str, Any], name: str, setting: str | None) -> str | No
 def check_literal_arguments(sizing: dict[str, Any]) -> None:
     """Fail at parse time on arguments that are wrong whatever the templates render to (no I/O).
 
-    Only the arguments given are looked at: this runs for every operator of every DAG parse.
+    Only the arguments given are looked at: this runs for every operator of every DAG parse. A
+    value that passed is not checked again in this process (the checks are pure, and a DAG file
+    gives its tasks the same few values), which keeps a parse of many tasks from paying for each.
     """
     for name, value in sizing.items():
+        try:
+            seen = (name, type(value), value)
+            if seen in _PASSED:
+                continue
+        except TypeError:  # unhashable: checked every time
+            seen = None
         check = _LITERAL_CHECKS.get(name)
         if check is not None and not is_templated(value):
             check(name, value)
+        if seen is not None and len(_PASSED) < _PASSED_MAX:
+            _PASSED.add(seen)
     for low, high, parse in _ORDERED_BOUNDS:
         below, above = sizing.get(low), sizing.get(high)
         if _literal(below) and _literal(above) and parse(low, below) > parse(high, above):
@@ -655,6 +665,11 @@ _LITERAL_CHECKS: dict[str, Callable[[str, Any], object]] = {
     "holiday_country": _unless_empty(check_holiday_code),
     "holiday_subdivision": _unless_empty(check_holiday_code),
 }
+
+#: (name, type, value) of literal arguments that passed their check; bounded, as a long-lived
+#: process may see many values. The type is part of it: ``True == 1``, but only one is a bool.
+_PASSED: set[tuple[str, type, object]] = set()
+_PASSED_MAX = 4096
 
 #: The arguments this operator adds to the parent's (``__init__``'s keyword-only parameters).
 SIZING_ARGUMENTS = (
