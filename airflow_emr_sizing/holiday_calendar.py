@@ -8,6 +8,7 @@ first process writes and later ones read. A cache that cannot be written only co
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib.util
 import json
@@ -32,7 +33,7 @@ def is_holiday(day: date, country: str | None, subdivision: str | None = None) -
 
 
 def check_holiday_code(name: str, code: object) -> str:
-    """A country (any case: ``kr`` is ``KR``) or subdivision code, as far as it can be checked
+    """A country or subdivision code (any case: ``kr`` is ``KR``), as far as it can be checked
     without the ``holidays`` library, which only the first use of the calendar loads."""
     if not isinstance(code, str) or not _CODE.fullmatch(code):
         kind = "a subdivision code" if name.endswith("subdivision") else "an ISO country code such as KR"
@@ -75,12 +76,33 @@ def _compute(country: str, subdivision: str | None, year: int) -> frozenset[date
     import holidays
 
     try:
-        calendar = holidays.country_holidays(country, subdiv=subdivision, years=year)
+        calendar = holidays.country_holidays(country, years=year)
     except NotImplementedError as err:
-        if subdivision and "subdivision" in str(err):
-            raise SizingConfigError("holiday_subdivision", subdivision, f"unknown ({err})") from err
         raise SizingConfigError("holiday_country", country, f"unknown ({err})") from err
+    if subdivision is not None:
+        calendar = holidays.country_holidays(
+            country, subdiv=_subdivision_of(calendar, subdivision), years=year
+        )
     return frozenset(calendar)
+
+
+def _subdivision_of(calendar: object, given: str) -> str:
+    """The calendar's own spelling of a subdivision or alias given in any case (``ca`` is ``CA``),
+    as country codes are; ``holidays`` itself only knows its exact spelling."""
+    codes: list[str] = list(getattr(calendar, "subdivisions", ()))
+    names: list[str] = [*getattr(calendar, "subdivisions_aliases", ()), *codes]
+    if given in names:
+        return given
+    # codes last: a code wins over an alias spelt alike in another case
+    known = {name.casefold(): name for name in names}
+    if given.casefold() in known:
+        return known[given.casefold()]
+    if not codes:
+        raise SizingConfigError("holiday_subdivision", given, "unknown: this country has no subdivisions")
+    close = [known[name] for name in difflib.get_close_matches(given.casefold(), known, n=3)]
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    listed = ", ".join(codes[:12]) + (f", ... ({len(codes)} in all)" if len(codes) > 12 else "")
+    raise SizingConfigError("holiday_subdivision", given, f"unknown; {hint}its codes: {listed}")
 
 
 def _library_version() -> str:

@@ -90,3 +90,20 @@ def test_a_country_code_in_any_case_is_the_same_calendar() -> None:
 
     assert is_holiday(date(2026, 1, 1), "kr") and is_holiday(date(2026, 1, 1), "KR")
     assert not is_holiday(date(2026, 1, 2), "kr")
+
+
+def test_a_subdivision_in_any_case_is_the_calendars_own(cache: Path) -> None:
+    # holidays itself knows only its spelling: "tx" used to fail as an unknown subdivision
+    assert holiday_calendar.holiday_dates("US", "tx", 2026) == holiday_calendar.holiday_dates(
+        "US", "TX", 2026
+    )
+    assert holiday_calendar.is_holiday(date(2026, 3, 2), "us", "tx")
+    # aliases too, in any case (Alsace is one of France's; Texas is one of the US's)
+    assert holiday_calendar.is_holiday(date(2026, 3, 2), "US", "texas")
+    assert holiday_calendar.holiday_dates("FR", "alsace", 2026) == holiday_calendar.holiday_dates(
+        "FR", "Alsace", 2026
+    )
+    with pytest.raises(SizingConfigError, match=r"holiday_subdivision.*did you mean Texas\?.*AK, AL"):
+        holiday_calendar.is_holiday(date(2026, 1, 1), "US", "Texsa")
+    with pytest.raises(SizingConfigError, match=r"holiday_subdivision.*has no subdivisions"):
+        holiday_calendar.is_holiday(date(2026, 1, 1), "KR", "11")
