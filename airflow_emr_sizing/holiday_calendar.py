@@ -33,12 +33,29 @@ def is_holiday(day: date, country: str | None, subdivision: str | None = None) -
 
 
 def check_holiday_code(name: str, code: object) -> str:
-    """A country or subdivision code (any case: ``kr`` is ``KR``), as far as it can be checked
-    without the ``holidays`` library, which only the first use of the calendar loads."""
-    if not isinstance(code, str) or not _CODE.fullmatch(code):
-        kind = "a subdivision code" if name.endswith("subdivision") else "an ISO country code such as KR"
-        raise SizingConfigError(name, code, f"not {kind}")
+    """A country code, or a subdivision's code or name (any case: ``kr`` is ``KR``), as far as it
+    can be checked without the ``holidays`` library, which only the first use of the calendar loads.
+
+    A subdivision may be one of the library's names for it (``New York``, ``Baden-Württemberg``),
+    so it may hold any printable text that is safe in the cache file's name.
+    """
+    if name.endswith("subdivision"):
+        if not (isinstance(code, str) and _is_subdivision_text(code)):
+            raise SizingConfigError(name, code, "not a subdivision code or name")
+    elif not isinstance(code, str) or not _CODE.fullmatch(code):
+        raise SizingConfigError(name, code, "not an ISO country code such as KR")
     return code
+
+
+def _is_subdivision_text(text: str) -> bool:
+    return (
+        0 < len(text) <= 64
+        and text.isprintable()
+        and text == text.strip()
+        and not text.startswith(".")
+        and "/" not in text
+        and "\\" not in text
+    )
 
 
 @functools.lru_cache(maxsize=256)

@@ -107,3 +107,15 @@ def test_a_subdivision_in_any_case_is_the_calendars_own(cache: Path) -> None:
         holiday_calendar.is_holiday(date(2026, 1, 1), "US", "Texsa")
     with pytest.raises(SizingConfigError, match=r"holiday_subdivision.*has no subdivisions"):
         holiday_calendar.is_holiday(date(2026, 1, 1), "KR", "11")
+
+
+def test_a_subdivision_by_its_name_with_spaces_or_accents(cache: Path) -> None:
+    assert holiday_calendar.is_holiday(date(2026, 2, 12), "US", "new york")  # Lincoln's Birthday
+    assert not holiday_calendar.is_holiday(date(2026, 2, 12), "US")
+    assert holiday_calendar.holiday_dates("DE", "Baden-Württemberg", 2026) == holiday_calendar.holiday_dates(
+        "DE", "BW", 2026
+    )
+    # names that are no file name in the cache folder are refused before the library is asked
+    for bad in ("a/b", "..", ".hidden", " TX", "tab\there", r"back\slash", "x" * 65, ""):
+        with pytest.raises(SizingConfigError, match="holiday_subdivision"):
+            holiday_calendar.check_holiday_code("holiday_subdivision", bad)
