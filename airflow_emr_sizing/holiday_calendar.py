@@ -93,14 +93,13 @@ def _compute(country: str, subdivision: str | None, year: int) -> frozenset[date
     import holidays
 
     try:
-        calendar = holidays.country_holidays(country, years=year)
+        return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
     except NotImplementedError as err:
-        raise SizingConfigError("holiday_country", country, f"unknown ({err})") from err
-    if subdivision is not None:
-        calendar = holidays.country_holidays(
-            country, subdiv=_subdivision_of(calendar, subdivision), years=year
-        )
-    return frozenset(calendar)
+        if not (subdivision and "subdivision" in str(err)):
+            raise SizingConfigError("holiday_country", country, f"unknown ({err})") from err
+    # the library knows its own spellings only (and a few more, such as deprecated codes)
+    own = _subdivision_of(holidays.country_holidays(country, years=year), subdivision)
+    return frozenset(holidays.country_holidays(country, subdiv=own, years=year))
 
 
 def _subdivision_of(calendar: object, given: str) -> str:

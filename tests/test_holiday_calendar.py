@@ -119,3 +119,9 @@ def test_a_subdivision_by_its_name_with_spaces_or_accents(cache: Path) -> None:
     for bad in ("a/b", "..", ".hidden", " TX", "tab\there", r"back\slash", "x" * 65, ""):
         with pytest.raises(SizingConfigError, match="holiday_subdivision"):
             holiday_calendar.check_holiday_code("holiday_subdivision", bad)
+
+
+def test_subdivisions_the_library_takes_as_written_still_work(cache: Path) -> None:
+    # beyond its codes and names: a deprecated code (GB's UK), a parent country's (Puerto Rico's TX)
+    assert holiday_calendar.holiday_dates("GB", "UK", 2026)
+    assert holiday_calendar.holiday_dates("PR", "TX", 2026)

@@ -543,8 +543,8 @@ def check_literal_arguments(sizing: dict[str, Any]) -> None:
         check = _LITERAL_CHECKS.get(name)
         if check is not None and not is_templated(value):
             check(name, value)
-        if seen is not None and len(_PASSED) < _PASSED_MAX:
-            _PASSED.add(seen)
+            if seen is not None and len(_PASSED) < _PASSED_MAX:
+                _PASSED.add(seen)
     for low, high, parse in _ORDERED_BOUNDS:
         below, above = sizing.get(low), sizing.get(high)
         if _literal(below) and _literal(above) and parse(low, below) > parse(high, above):
