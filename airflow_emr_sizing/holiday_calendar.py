@@ -98,19 +98,18 @@ def _compute(country: str, subdivision: str | None, year: int) -> frozenset[date
         if not (subdivision and "subdivision" in str(err)):
             raise SizingConfigError("holiday_country", country, f"unknown ({err})") from err
     # the library knows its own spellings only (and a few more, such as deprecated codes)
-    own = _subdivision_of(holidays.country_holidays(country, years=year), subdivision)
+    own = _subdivision_of(holidays.country_holidays(country), subdivision)  # no year: nothing computed
     return frozenset(holidays.country_holidays(country, subdiv=own, years=year))
 
 
 def _subdivision_of(calendar: object, given: str) -> str:
-    """The calendar's own spelling of a subdivision or alias given in any case (``ca`` is ``CA``),
-    as country codes are; ``holidays`` itself only knows its exact spelling."""
+    """The calendar's own spelling of a subdivision or alias the library refused as given, in any
+    case (``ca`` is ``CA``), as country codes are."""
     codes: list[str] = list(getattr(calendar, "subdivisions", ()))
-    names: list[str] = [*getattr(calendar, "subdivisions_aliases", ()), *codes]
-    if given in names:
-        return given
     # codes last: a code wins over an alias spelt alike in another case
-    known = {name.casefold(): name for name in names}
+    known: dict[str, str] = {
+        name.casefold(): name for name in (*getattr(calendar, "subdivisions_aliases", ()), *codes)
+    }
     if given.casefold() in known:
         return known[given.casefold()]
     if not codes:

@@ -534,17 +534,18 @@ def check_literal_arguments(sizing: dict[str, Any]) -> None:
     gives its tasks the same few values), which keeps a parse of many tasks from paying for each.
     """
     for name, value in sizing.items():
+        check = _LITERAL_CHECKS.get(name)
+        if check is None or is_templated(value):
+            continue
         try:
-            seen = (name, type(value), value)
+            seen: tuple[str, type, object] | None = (name, type(value), value)
             if seen in _PASSED:
                 continue
         except TypeError:  # unhashable: checked every time
             seen = None
-        check = _LITERAL_CHECKS.get(name)
-        if check is not None and not is_templated(value):
-            check(name, value)
-            if seen is not None and len(_PASSED) < _PASSED_MAX:
-                _PASSED.add(seen)
+        check(name, value)
+        if seen is not None and len(_PASSED) < _PASSED_MAX:
+            _PASSED.add(seen)
     for low, high, parse in _ORDERED_BOUNDS:
         below, above = sizing.get(low), sizing.get(high)
         if _literal(below) and _literal(above) and parse(low, below) > parse(high, above):
