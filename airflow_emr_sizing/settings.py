@@ -239,7 +239,12 @@ def load_settings() -> Settings:
     from airflow.providers.common.compat.sdk import conf
 
     # one read of the section (airflow.cfg, AIRFLOW__EMR_SIZING__* variables): every task does this
-    given = {name.lower(): value for name, value in (conf.getsection(SECTION) or {}).items()}
+    section = conf.getsection(SECTION)
+    if section is None:  # Airflow 3.0 ignores AIRFLOW__EMR_SIZING__* unless a config file names the section
+        section = {
+            name: value for name in OPTIONS if (value := conf.get(SECTION, name, fallback=None)) is not None
+        }
+    given = {name.lower(): value for name, value in section.items()}
 
     def get(name: str) -> str:
         """The option as set, or its default when unset or blank (``AIRFLOW__EMR_SIZING__X=``)."""

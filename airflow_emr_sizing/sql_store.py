@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url  # make_url: not at the top level in SQLAlchemy 1.4
 
 from airflow_emr_sizing.exceptions import StoreError
 from airflow_emr_sizing.store import Observation, SignatureRecord, utc
@@ -146,13 +146,14 @@ def _shared_engine(url: str) -> Engine:
 
 
 def _create_engine(url: str) -> Engine:
+    # future=True: SQLAlchemy 2's connections (commit() included) on 1.4 too, which Airflow 3.0 pins
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+        engine = sa.create_engine(url, future=True, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
         sa.event.listen(
             engine, "connect", lambda dbapi_connection, _record: _sqlite_pragmas(dbapi_connection)
         )
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2)
+    return sa.create_engine(url, future=True, pool_pre_ping=True, pool_size=2, max_overflow=2)
 
 
 def _sqlite_pragmas(dbapi_connection: Any) -> None:
@@ -178,14 +179,20 @@ def _sqlite_file_args(url_text: str) -> tuple[list[Any], dict[str, Any]] | None:
     Kept per URL, like engines: a relative path resolves once per process, so a later change of
     directory cannot point the readers at another file than the engine's.
     """
-    url = sa.make_url(url_text)
+    url = make_url(url_text)
     if url.get_backend_name() != "sqlite" or url.get_driver_name() != "pysqlite":
         return None
     if not url.database or url.database == ":memory:" or url.query.get("mode") == "memory":
         return None  # each connection would be its own database: only the engine's pool shares one
     args, kwargs = _sqlite_dialect().create_connect_args(url)
-    # autocommit: each read sees the latest commit, and no transaction is held open between them
-    return list(args), {**kwargs, "timeout": _BUSY_TIMEOUT_MS / 1000, "isolation_level": None}
+    # autocommit: each read sees the latest commit, and no transaction is held open between them;
+    # a reader is used by one store at a time, whose lookup may run on another thread than its close
+    return list(args), {
+        **kwargs,
+        "timeout": _BUSY_TIMEOUT_MS / 1000,
+        "isolation_level": None,
+        "check_same_thread": False,  # SQLAlchemy 2's dialect says so itself, 1.4's does not
+    }
 
 
 def _idle_reader(url: str) -> sqlite3.Connection | None:
@@ -207,7 +214,7 @@ class SqlStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.description = sa.make_url(url).render_as_string(hide_password=True)
+        self.description = make_url(url).render_as_string(hide_password=True)
         self._sqlite_reader: sqlite3.Connection | None = None
         try:
             #: A SQLite file is read through ``sqlite3`` itself: a submission makes two reads, and
@@ -660,15 +667,20 @@ def url_from_connection(conn_id: str) -> str:
     return sql_url(BaseHook.get_connection(conn_id))
 
 
+#: PostgreSQL's driver: psycopg 3 has a SQLAlchemy dialect from SQLAlchemy 2 on; on 1.4 (which
+#: Airflow 3.0 pins) it is psycopg2, which Airflow's postgres provider installs.
+POSTGRES_DRIVER = "postgresql+psycopg" if int(sa.__version__.split(".")[0]) >= 2 else "postgresql+psycopg2"
+
 #: SQLAlchemy drivers for the Airflow connection types this store understands.
-_DRIVERS = {"postgres": "postgresql+psycopg", "postgresql": "postgresql+psycopg", "mysql": "mysql+pymysql"}
+_DRIVERS = {"postgres": POSTGRES_DRIVER, "postgresql": POSTGRES_DRIVER, "mysql": "mysql+pymysql"}
 
 
 def sql_url(conn: Any) -> str:
     """A SQLAlchemy URL from an Airflow connection: ``sqlite`` (the file path), ``postgres``, ``mysql``.
 
     ``extra`` may carry ``{"sqlalchemy_url": ...}`` for anything else SQLAlchemy can reach.
-    PostgreSQL needs the ``postgres`` extra of this package (psycopg 3), MySQL the ``mysql`` one.
+    PostgreSQL needs the ``postgres`` extra of this package (psycopg 3; psycopg2 with SQLAlchemy
+    1.4), MySQL the ``mysql`` one.
     """
     extra = conn.extra_dejson
     if extra.get("sqlalchemy_url"):

@@ -273,11 +273,11 @@ def sqlite_file(conn_id: str | None = None, path: str | None = None) -> str | No
     conn = _connection(conn_id)
     if _is_dynamodb(conn):
         return None
-    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
 
     from airflow_emr_sizing.sql_store import sql_url
 
-    url = sa.make_url(sql_url(conn))
+    url = make_url(sql_url(conn))
     return url.database if url.get_backend_name() == "sqlite" else None
 
 

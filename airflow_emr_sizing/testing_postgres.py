@@ -93,7 +93,9 @@ class ThrowawayPostgres:
             self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        from airflow_emr_sizing.sql_store import POSTGRES_DRIVER
+
+        return f"{POSTGRES_DRIVER}://postgres@127.0.0.1:{self.port}/{database}"
 
     def create_database(self, name: str) -> str:
         """Create an empty database and return its URL."""

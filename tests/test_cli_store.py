@@ -62,8 +62,8 @@ def where(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_history_by_key_or_hash_newest_first(where: list[str]) -> None:
-    by_key = json.loads(cli("history", SIGNATURE.key, *where, "--format", "json").output)
-    by_hash = json.loads(cli("history", SIGNATURE.hash, *where, "--format", "json").output)
+    by_key = json.loads(cli("history", SIGNATURE.key, *where, "--format", "json").stdout)
+    by_hash = json.loads(cli("history", SIGNATURE.hash, *where, "--format", "json").stdout)
 
     assert by_key == by_hash
     assert by_key["key"] == SIGNATURE.key and by_key["hash"] == SIGNATURE.hash
@@ -75,13 +75,13 @@ def test_history_by_key_or_hash_newest_first(where: list[str]) -> None:
 def test_history_bounded_by_count_and_days(where: list[str]) -> None:
     assert (
         len(
-            json.loads(cli("history", SIGNATURE.key, *where, "--limit", "2", "--format", "json").output)[
+            json.loads(cli("history", SIGNATURE.key, *where, "--limit", "2", "--format", "json").stdout)[
                 "observations"
             ]
         )
         == 2
     )
-    recent = json.loads(cli("history", SIGNATURE.key, *where, "--days", "10", "--format", "json").output)
+    recent = json.loads(cli("history", SIGNATURE.key, *where, "--days", "10", "--format", "json").stdout)
     assert [o["job_id"] for o in recent["observations"]] == ["jr-0", "jr-1"]
 
 
@@ -89,18 +89,18 @@ def test_history_as_text(where: list[str]) -> None:
     result = cli("history", SIGNATURE.hash, *where)
 
     assert result.exit_code == 0
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     assert lines[0] == f"key   {SIGNATURE.key}"
     assert lines[3].split()[:3] == ["started", "(UTC)", "job"]
     assert [line.split()[2] for line in lines[4:]] == [f"jr-{i}" for i in range(5)]
 
 
 def test_audit_names_the_key_behind_a_label_value(where: list[str]) -> None:
-    result = json.loads(cli("audit", SIGNATURE.hash, *where, "--format", "json").output)
+    result = json.loads(cli("audit", SIGNATURE.hash, *where, "--format", "json").stdout)
 
     assert result["signature"] == {"key": SIGNATURE.key, "app_name": "dw-blog-load", "format_version": 1}
     assert len(result["observations"]) == 5
-    text = cli("audit", SIGNATURE.hash, *where).output
+    text = cli("audit", SIGNATURE.hash, *where).stdout
     assert f"key   {SIGNATURE.key}" in text
 
 
@@ -141,7 +141,7 @@ def test_a_key_of_an_app_named_like_a_hash_prefix_is_still_a_key(tmp_path: Path)
     store = SqlStore(f"sqlite:///{path}")
     store.record(Observation.of(app, "jr-s1", NOW, peak_pod_memory_mib=3000))
 
-    result = json.loads(cli("history", app.key, "--path", str(path), "--format", "json").output)
+    result = json.loads(cli("history", app.key, "--path", str(path), "--format", "json").stdout)
 
     assert app.key.startswith("s1-day-")
     assert (result["hash"], [o["job_id"] for o in result["observations"]]) == (app.hash, ["jr-s1"])
@@ -151,12 +151,12 @@ def test_prune_dry_run_then_for_real(where: list[str]) -> None:
     dry = json.loads(
         cli(
             "prune", *where, "--keep-last", "3", "--max-age-days", "0", "--dry-run", "--format", "json"
-        ).output
+        ).stdout
     )
     assert dry["would_remove"] == 2 and dry["removed"] == 0
 
-    assert "removed 3 observations" in cli("prune", *where, "--keep-last", "0", "--max-age-days", "10").output
-    left = json.loads(cli("history", SIGNATURE.key, *where, "--format", "json").output)["observations"]
+    assert "removed 3 observations" in cli("prune", *where, "--keep-last", "0", "--max-age-days", "10").stdout
+    left = json.loads(cli("history", SIGNATURE.key, *where, "--format", "json").stdout)["observations"]
     assert [o["job_id"] for o in left] == ["jr-0", "jr-1"]
 
 
@@ -169,7 +169,7 @@ def test_prune_defaults_come_from_emr_sizing_settings(
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__RETENTION_DAYS", "15")
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__RETENTION_MAX_RUNS_PER_SIGNATURE", "1")
 
-    result = json.loads(cli("prune", "--format", "json").output)
+    result = json.loads(cli("prune", "--format", "json").stdout)
 
     assert (result["keep_last"], result["max_age_days"], result["removed"]) == (1, 15, 4)
 
@@ -217,7 +217,7 @@ def test_a_missing_configured_store_is_named_as_configured(
 def test_explain_reads_the_store_as_it_stood_at_the_moment(where: list[str]) -> None:
     at = (NOW - timedelta(days=14)).isoformat()  # jr-2 started then: it is not "before"
 
-    report = json.loads(cli("explain", SIGNATURE.hash, *where, "--at", at, "--format", "json").output)
+    report = json.loads(cli("explain", SIGNATURE.hash, *where, "--at", at, "--format", "json").stdout)
 
     assert [row["job_id"] for row in report["history"]] == ["jr-3", "jr-4"]
 
@@ -228,7 +228,7 @@ def test_explain_at_reads_past_the_runs_that_came_after_it(tmp_path: Path) -> No
     at = (NOW - timedelta(days=7 * 55)).isoformat()
 
     report = json.loads(
-        cli("explain", SIGNATURE.key, "--path", str(path), "--at", at, "--format", "json").output
+        cli("explain", SIGNATURE.key, "--path", str(path), "--at", at, "--format", "json").stdout
     )
 
     assert [row["job_id"] for row in report["history"]] == ["jr-56", "jr-57", "jr-58", "jr-59"]
@@ -249,7 +249,7 @@ def test_a_label_seen_on_a_pod_is_traced_after_xcom_is_gone(
     ]
     task_context["ti"].xcoms.clear()  # XCom cleaned up
 
-    result = json.loads(cli("audit", label, "--path", str(store_path), "--format", "json").output)
+    result = json.loads(cli("audit", label, "--path", str(store_path), "--format", "json").stdout)
 
     assert result["signature"]["key"] == "dw-blog-load-day-5-hour-14-dra-off-exec-10"
 

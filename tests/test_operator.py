@@ -177,7 +177,7 @@ def test_secrets_after_an_unclosed_quote_never_reach_xcom_logs_or_the_error(
 ) -> None:
     """The parameters cannot be split: the error shows the word only up to the stray quote, and
     the secret is still registered with Airflow's masker (the UI's rendered fields use it)."""
-    from airflow.sdk._shared.secrets_masker import redact
+    from airflow.providers.common.compat.sdk import redact
 
     secret = f"unclosed-{uuid.uuid4().hex}"  # registered by no other test
     params = f"--conf spark.app.name='daily load --conf spark.hadoop.fs.s3a.secret.key={secret}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ def test_airflow_lists_the_provider(airflow_home: Path) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"},  # Airflow 3.0 logs to stdout
     )
 
     providers = {p["package_name"]: p for p in json.loads(result.stdout)}
@@ -58,3 +60,16 @@ def test_text_settings_stay_as_written(monkeypatch) -> None:  # type: ignore[no-
     settings = load_settings()
     assert (settings.holiday_subdivision, settings.holiday_country) == ("01", "T")
     assert settings.min_samples == 4
+
+
+def test_environment_settings_count_when_airflow_does_not_know_the_section(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Airflow 3.0's ``getsection`` answers ``None`` for a section no config file names, even when
+    ``AIRFLOW__EMR_SIZING__*`` variables set it (as on MWAA, whose options become such variables)."""
+    from airflow.providers.common.compat.sdk import conf
+
+    monkeypatch.setattr(conf, "getsection", lambda section: None)
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__DRY_RUN", "false")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__HOLIDAY_SUBDIVISION", "01")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__MIN_SAMPLES", "")  # blank: the default
+    settings = load_settings()
+    assert (settings.dry_run, settings.holiday_subdivision, settings.min_samples) == (False, "01", 3)

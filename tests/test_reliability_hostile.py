@@ -101,7 +101,7 @@ def cli_json(*args: str) -> Any:
         main, [*args, "--conn-id", "sizing_store", "--format", "json"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)
 
 
 def test_hostile_names_and_values_are_data(
@@ -162,7 +162,7 @@ def test_secret_values_reach_emr_and_nothing_else(
     store = open_store("sizing_store")
     signature_hash = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["signature"]["hash"]
     assert [o.state for o in store.history(signature_hash)] == ["COMPLETED"]  # the run was recorded
-    from airflow.sdk._shared.secrets_masker import redact
+    from airflow.providers.common.compat.sdk import redact
 
     ours = [r for r in caplog.records if r.name.startswith(("airflow_emr_sizing", "airflow.task"))]
     task_log = "".join(capfd.readouterr())  # what the task logger (structlog) wrote

@@ -13,7 +13,13 @@ import sqlalchemy as sa
 
 from airflow_emr_sizing import sql_store
 from airflow_emr_sizing.exceptions import StoreError
-from airflow_emr_sizing.sql_store import Migration, SqlStore, observations, url_from_connection
+from airflow_emr_sizing.sql_store import (
+    POSTGRES_DRIVER,
+    Migration,
+    SqlStore,
+    observations,
+    url_from_connection,
+)
 from airflow_emr_sizing.store import Observation
 
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
@@ -173,7 +179,7 @@ def test_postgres_history_is_an_index_range_scan(postgres_url: str) -> None:
     ("conn_type", "fields", "expected"),
     [
         ("postgres", {"host": "db", "port": 5432, "login": "u", "password": "p@ss", "schema": "sizing"},
-         "postgresql+psycopg://u:p%40ss@db:5432/sizing"),
+         f"{POSTGRES_DRIVER}://u:p%40ss@db:5432/sizing"),
         ("mysql", {"host": "db", "login": "u", "schema": "sizing"}, "mysql+pymysql://u@db/sizing"),
         ("sqlite", {"host": "/data/store.db"}, "sqlite:////data/store.db"),
         ("http", {"extra": {"sqlalchemy_url": "sqlite:///x.db"}}, "sqlite:///x.db"),

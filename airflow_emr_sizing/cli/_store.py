@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
+import sys
 from collections.abc import Callable
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -51,10 +53,12 @@ def open_cli_store(conn_id: str | None, path: str | None) -> MetricsStore:
             settings = load_settings()
             conn_id, path = settings.store_conn_id, settings.store_path
             where = "[emr_sizing] store_conn_id" if conn_id else "[emr_sizing] store_path"
-        file = sqlite_file(conn_id, path)
-        if file and file != ":memory:" and not os.path.exists(file):
-            raise click.ClickException(f"no store at {file} ({where})")
-        return open_store(conn_id, path)
+        # Airflow 3.0 logs to stdout (e.g. "Connection Retrieved"): keep stdout for the output
+        with contextlib.redirect_stdout(sys.stderr):
+            file = sqlite_file(conn_id, path)
+            if file and file != ":memory:" and not os.path.exists(file):
+                raise click.ClickException(f"no store at {file} ({where})")
+            return open_store(conn_id, path)
     except EmrSizingError as err:
         raise click.ClickException(str(err)) from err
 
