@@ -212,13 +212,14 @@ class Settings:
 
 
 def parse_bool(field: str, value: object) -> bool:
-    """A boolean from a bool or its usual string forms (templated arguments arrive as strings)."""
+    """A boolean from a bool or its usual string forms (templated arguments arrive as strings),
+    Airflow's config forms ``t``/``f`` included."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
+    if text in ("true", "t", "1", "yes", "on"):
         return True
-    if text in ("false", "0", "no", "off"):
+    if text in ("false", "f", "0", "no", "off"):
         return False
     raise SizingConfigError(field, value, "expected true or false")
 

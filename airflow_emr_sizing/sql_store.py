@@ -186,7 +186,8 @@ def _sqlite_file_args(url_text: str) -> tuple[list[Any], dict[str, Any]] | None:
         return None  # each connection would be its own database: only the engine's pool shares one
     args, kwargs = _sqlite_dialect().create_connect_args(url)
     # autocommit: each read sees the latest commit, and no transaction is held open between them;
-    # a reader is used by one store at a time, whose lookup may run on another thread than its close
+    # a reader is used by one store at a time, but an idle one is picked up by the next store opened,
+    # which may be on another thread (each bounded lookup or write runs on a thread of its own)
     return list(args), {
         **kwargs,
         "timeout": _BUSY_TIMEOUT_MS / 1000,
@@ -679,8 +680,8 @@ def sql_url(conn: Any) -> str:
     """A SQLAlchemy URL from an Airflow connection: ``sqlite`` (the file path), ``postgres``, ``mysql``.
 
     ``extra`` may carry ``{"sqlalchemy_url": ...}`` for anything else SQLAlchemy can reach.
-    PostgreSQL needs the ``postgres`` extra of this package (psycopg 3; psycopg2 with SQLAlchemy
-    1.4), MySQL the ``mysql`` one.
+    PostgreSQL needs the ``postgres`` extra of this package (psycopg 3), or with SQLAlchemy 1.4
+    ``psycopg2-binary``; MySQL the ``mysql`` extra.
     """
     extra = conn.extra_dejson
     if extra.get("sqlalchemy_url"):

@@ -68,7 +68,7 @@ def test_environment_settings_count_when_airflow_does_not_know_the_section(monke
     from airflow.providers.common.compat.sdk import conf
 
     monkeypatch.setattr(conf, "getsection", lambda section: None)
-    monkeypatch.setenv("AIRFLOW__EMR_SIZING__DRY_RUN", "false")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__DRY_RUN", "f")  # Airflow's own form: its getsection reads it
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__HOLIDAY_SUBDIVISION", "01")
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__MIN_SAMPLES", "")  # blank: the default
     settings = load_settings()
