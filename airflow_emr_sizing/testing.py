@@ -7,6 +7,7 @@ For this package's tests, demo and benchmarks, and for users testing their own D
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -64,6 +65,8 @@ class MotoEmrContainers:
         self.endpoint = ""
 
     def start(self) -> MotoEmrContainers:
+        # its web server logs each request at INFO, which Airflow 3.0 prints on stdout
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"

@@ -68,8 +68,13 @@ def store_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def logged_warnings(task_log: str) -> list[str]:
-    """The task log's warnings, less Airflow's own about execute() called outside the task runner."""
-    return [line for line in task_log.splitlines() if "[warning" in line and "Task Runner" not in line]
+    """The task log's warnings, less Airflow's own about execute() called outside the task runner
+    (structlog's ``[warning`` lines; Airflow 3.0's stdlib format says `` WARNING - ``)."""
+    return [
+        line
+        for line in task_log.splitlines()
+        if ("[warning" in line or " WARNING - " in line) and "Task Runner" not in line
+    ]
 
 
 def submitted(mock_submit: mock.MagicMock) -> tuple[Any, ...]:
