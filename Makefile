@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+OLDEST := .venv-oldest
 
 .PHONY: demo test test-oldest lint bench clean
 
@@ -18,8 +19,6 @@ test: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest  # the tests run the venv's console scripts
 
 # The same tests on the oldest versions pyproject.toml allows (Airflow 3.0.6, SQLAlchemy 1.4, ...)
-OLDEST := .venv-oldest
-
 $(OLDEST)/bin/.installed: pyproject.toml .ci/oldest-constraints.txt
 	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
 	$(OLDEST)/bin/python -m pip install --quiet --upgrade pip
