@@ -25,6 +25,10 @@ The policy, in the order it is applied:
    when a node shape is given, the size is rounded up so whole executors fill a node (nothing
    stranded), and never above what a node holds (no recommendation when it cannot be cut to one).
 
+Peaks that cannot have been measured (above ``_PLAUSIBLE_OVER_POD`` times the run's own pod memory,
+which Kubernetes enforces, or above any EC2 instance's memory: a unit mix-up in a store written by
+hand) are left out and counted in the basis as ``implausible_peaks``.
+
 "No recommendation" is a value with a reason, not an exception.
 """
 
@@ -54,6 +58,7 @@ __all__ = [
     "RunContext",
     "cpu_step_millis",
     "day_type",
+    "implausible_note",
     "recommend",
     "weighted_quantile",
 ]
@@ -80,6 +85,12 @@ _OOM_EXCESS = 1.05
 _LOW_CLIP = 3.0
 #: Runs a level needs before their scatter says anything about the spread.
 _MIN_SCATTER_SAMPLES = 8
+#: A pod is killed at its memory limit; the event log's peaks of separate processes (JVM, Python,
+#: others) add up to at most a few times it. Unit mix-ups are 1024 times off.
+_PLAUSIBLE_OVER_POD = 4
+#: The memory of the largest EC2 instance (24 TiB): no executor pod ever had more.
+_LARGEST_POD_MIB = 24 * 1024 * 1024
+
 #: From finest to coarsest. A rest day is a weekend day or a public holiday.
 LEVELS = ("exact", "hour+daytype", "hour+restday", "hour", "app")
 
@@ -182,6 +193,8 @@ class NoRecommendation:
 
     reason: str
     samples: int = 0
+    #: Past runs left out for a peak that cannot be true.
+    implausible_peaks: int = 0
 
 
 def day_type(day_of_week: int, holiday: bool) -> str:
@@ -206,10 +219,10 @@ def weighted_quantile(values: Sequence[float], weights: Sequence[float], q: floa
 def recommend(context: RunContext, policy: Policy = Policy()) -> Recommendation | NoRecommendation:
     """Recommend the next run's executor size; see the module docstring for the policy."""
     since = context.now - timedelta(days=policy.lookback_days)
-    runs = _runs(context, since, policy)
+    runs, implausible = _runs(context, since, policy)
     oom_floor = max(
         (_bump(o.pod_memory_mib or 0, policy) for o in context.history
-         if o.oom and o.pod_memory_mib and o.started_at >= since),
+         if o.oom and o.pod_memory_mib and o.pod_memory_mib <= _LARGEST_POD_MIB and o.started_at >= since),
         default=0,
     )  # fmt: skip
 
@@ -222,9 +235,11 @@ def recommend(context: RunContext, policy: Policy = Policy()) -> Recommendation 
                 if known and not runs
                 else f"{len(samples)} usable run(s) at any level, need {policy.min_samples}"
             )
-            return NoRecommendation(reason, samples=len(samples))
+            return NoRecommendation(reason, samples=len(samples), implausible_peaks=implausible)
         level, log_point, samples = "oom", math.log(oom_floor), ()
     basis: dict[str, Any] = {"level": level, "samples": len(samples)}
+    if implausible:
+        basis["implausible_peaks"] = implausible
 
     errors = _errors(runs, day_type(context.day_of_week, context.holiday), policy)
     drift = _drift(errors, policy)
@@ -250,7 +265,7 @@ def recommend(context: RunContext, policy: Policy = Policy()) -> Recommendation 
             heap, overhead, pod, cores or context.current.request_cores, oom_floor, context, policy, basis
         )
         if isinstance(fitted, str):
-            return NoRecommendation(fitted, samples=len(samples))
+            return NoRecommendation(fitted, samples=len(samples), implausible_peaks=implausible)
         heap, overhead, pod = fitted
     return Recommendation(heap, overhead, pod, cores, round(predicted), drift, basis)
 
@@ -270,8 +285,17 @@ class _Run(NamedTuple):
 _STARTED_AT = operator.attrgetter("started_at", "job_id")
 
 
-def _runs(context: RunContext, since: datetime, policy: Policy) -> list[_Run]:
-    """The pool plus exact-signature runs it lacks, within the lookback, newest first."""
+def implausible_note(count: int) -> str:
+    """What to tell a user whose store holds ``count`` runs with a peak that cannot be true."""
+    return (
+        f"{count} past run(s) left out: a peak above {_PLAUSIBLE_OVER_POD} times their own pod's memory "
+        "or above any node's, which cannot have been measured (wrong data in the store?)"
+    )
+
+
+def _runs(context: RunContext, since: datetime, policy: Policy) -> tuple[list[_Run], int]:
+    """The pool plus exact-signature runs it lacks, within the lookback, newest first; and how
+    many of them have a peak that cannot be true (then counted as unknown)."""
     seen = {o.job_id for o in context.pool}
     merged = [*context.pool, *(o for o in context.history if o.job_id not in seen)]
     merged.sort(key=_STARTED_AT, reverse=True)
@@ -280,12 +304,17 @@ def _runs(context: RunContext, since: datetime, policy: Policy) -> list[_Run]:
     error_rate = math.log(2) / (policy.error_half_life_days * 86400)
     exp, log = math.exp, math.log
     runs = []
+    implausible = 0
     for o in merged:  # hundreds per submission: written flat
         started = o.started_at.timestamp()
         if started < oldest:
             break
         age = now - started if now > started else 0.0
         peak = o.peak_pod_memory_mib
+        pod = o.pod_memory_mib
+        if peak and peak > (min(pod * _PLAUSIBLE_OVER_POD, _LARGEST_POD_MIB) if pod else _LARGEST_POD_MIB):
+            implausible += 1
+            peak = None
         runs.append(
             _Run(
                 o,
@@ -295,7 +324,7 @@ def _runs(context: RunContext, since: datetime, policy: Policy) -> list[_Run]:
                 log(peak) if peak and not o.oom else None,
             )
         )
-    return runs
+    return runs, implausible
 
 
 def _floored(runs: Sequence[_Run]) -> list[float]:

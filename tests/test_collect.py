@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import shutil
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -423,6 +423,38 @@ def test_sized_run_records_its_event_log(
     assert learned["event_log"]["location"] == run_dir
     # the folder is known as the run's own, so every driver attempt's log in it is read (deferred too)
     assert result.xcom("load", AUDIT_XCOM_KEY)["arguments"]["usage"]["run_folder"] == run_dir
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dag_name", ["sized_sync", "sized_deferrable"])
+def test_learning_stops_before_the_tasks_execution_timeout(
+    dags: Any,
+    dag_name: str,
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Airflow fails a task whose execution_timeout fires (and cancels its job run): reading a
+    usage source that keeps the task waiting must give up first, and the run succeed."""
+    seed(store_path, [3000, 3200, 3100])
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_ATTEMPTS", "20")  # the log never comes
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_RETRY_DELAY", "1")
+    dag = getattr(dags, dag_name)
+    monkeypatch.setattr(dag.get_task("load"), "execution_timeout", timedelta(seconds=8))
+
+    with moto_emr.finish_runs("COMPLETED", after_s=1.0):
+        from airflow_emr_sizing.testing import run_dag
+
+        result = run_dag(
+            dag,
+            logical_date=RUN_AT,
+            run_conf={"virtual_cluster_id": virtual_cluster_id, "event_log_dir": BUCKET_DIR},
+        )
+
+    assert result.state == "success"
+    learned = result.xcom("load", AUDIT_XCOM_KEY)["learned"]
+    assert learned["recorded"] is False and "execution_timeout" in learned["reason"], learned
 
 
 @pytest.mark.integration

@@ -576,3 +576,169 @@ def test_store_down_is_one_warning_in_the_deferrable_path_too(
     warnings = logged_warnings(task_log)
     assert len(warnings) == 1 and "Executor sizing not applied" in warnings[0], task_log
     assert f"Could not record job {job_id}" in task_log  # said, at INFO
+
+
+class XComDown:
+    """A task instance whose XCom backend is down (e.g. an object-storage backend)."""
+
+    task_id, map_index = "sized", -1
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        raise ConnectionError("XCom backend unavailable")
+
+    def xcom_pull(self, *args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("XCom backend unavailable")
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_an_audit_xcom_refuses_leaves_the_job_as_written_with_one_warning(
+    mock_submit: mock.MagicMock,
+    dry_run: bool,
+    store_path: Path,
+    task_context: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
+    plain = submitted(mock_submit)
+    mock_submit.reset_mock()
+    capfd.readouterr()
+
+    op = EmrContainerOperator(
+        task_id="sized", client_request_token="tok", dry_run=dry_run, timezone="Asia/Seoul", **JOB
+    )
+    assert op.execute({**task_context, "ti": XComDown()}) == "jr-1"
+
+    assert submitted(mock_submit) == plain  # nothing is injected that the audit cannot show
+    task_log = "".join(capfd.readouterr())
+    warnings = logged_warnings(task_log)
+    assert len(warnings) == 1 and "the audit cannot be pushed to XCom" in warnings[0], task_log
+
+
+@pytest.mark.parametrize("broken", ["xcom_pull", "xcom_push"])
+def test_xcom_trouble_does_not_fail_a_deferred_run_that_succeeded(
+    broken: str,
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    op = EmrContainerOperator(
+        task_id="sized", dry_run=False, deferrable=True, timezone="Asia/Seoul",
+        **{**JOB, "virtual_cluster_id": virtual_cluster_id},
+    )  # fmt: skip
+    with pytest.raises(TaskDeferred):
+        op.execute(task_context)
+    job_id = op.job_id
+    moto_emr.backend.job_runs[job_id].state = "COMPLETED"
+    capfd.readouterr()
+    ti = task_context["ti"]
+    with mock.patch.object(ti, broken, side_effect=ConnectionError("XCom backend unavailable")):
+        result = op.execute_complete(task_context, {"status": "success", "job_id": job_id})
+
+    assert result == job_id
+    task_log = "".join(capfd.readouterr())
+    warnings = logged_warnings(task_log)
+    assert len(warnings) == 1, task_log
+    if broken == "xcom_pull":
+        assert "the audit cannot be read from XCom (XCom backend unavailable)" in warnings[0]
+    else:  # learnt all the same; the task's one warning is what it learnt (no usage source)
+        assert "not in the XCom audit: XCom backend unavailable" in task_log
+        history = SqlStore(f"sqlite:///{store_path}").history(ti.xcoms[AUDIT_XCOM_KEY]["signature"]["hash"])
+        assert [o.state for o in history if o.job_id == job_id] == ["COMPLETED"]
+
+
+@mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
+def test_sizes_that_cannot_go_into_the_final_request_are_one_warning_and_degraded(
+    mock_submit: mock.MagicMock,
+    store_path: Path,
+    task_context: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The request as submitted may differ from the operator's (OpenLineage adds keys at submit)."""
+    from airflow_emr_sizing.plan import SizingPlan
+
+    seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
+    plain = submitted(mock_submit)
+    mock_submit.reset_mock()
+    capfd.readouterr()
+
+    op = EmrContainerOperator(
+        task_id="sized", client_request_token="tok", dry_run=False, timezone="Asia/Seoul", **JOB
+    )
+    with mock.patch.object(SizingPlan, "apply", side_effect=ValueError("101 properties (limit 100)")):
+        op.execute(task_context)
+
+    assert submitted(mock_submit) == plain
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    assert audit["degraded"] is True and audit["applied"] is False
+    assert "could not apply to the final request" in audit["reason"]
+    warnings = logged_warnings("".join(capfd.readouterr()))
+    assert len(warnings) == 1 and "101 properties" in warnings[0]
+
+
+def test_trouble_found_before_sizing_gives_up_is_in_the_same_one_warning(
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    full = {f"spark.dw.setting{i}": "x" for i in range(99)}  # the sizes and labels would pass 100
+    overrides = {"applicationConfiguration": [{"classification": "spark-defaults", "properties": full}]}
+    job = {**JOB, "virtual_cluster_id": virtual_cluster_id, "configuration_overrides": overrides}
+    op = EmrContainerOperator(
+        task_id="sized", dry_run=False, timezone="Asia/Seoul", event_log_dir="s3://no-such-bucket/logs", **job
+    )
+
+    op.execute(task_context)
+
+    audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
+    assert audit["degraded"] is True and "limit 100" in audit["reason"]
+    assert "cannot create s3://no-such-bucket/logs/" in audit["warnings"][0]
+    warnings = logged_warnings("".join(capfd.readouterr()))
+    assert len(warnings) == 1, warnings
+    assert "Executor sizing not applied" in warnings[0] and "cannot create s3://no-such-bucket" in warnings[0]
+
+
+def test_a_store_that_refuses_writes_is_one_warning_across_a_deferral(
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A read-only grant: reads work, every write fails (simulated: the tests run as root, whom
+    file permissions do not stop)."""
+    import sqlite3
+
+    from airflow.providers.common.compat.sdk import TaskDeferred
+
+    seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    op = EmrContainerOperator(
+        task_id="sized", dry_run=False, deferrable=True, timezone="Asia/Seoul",
+        **{**JOB, "virtual_cluster_id": virtual_cluster_id},
+    )  # fmt: skip
+    read_only = sqlite3.OperationalError("attempt to write a readonly database")
+    with (
+        mock.patch.object(SqlStore, "remember_signature", side_effect=read_only),
+        mock.patch.object(SqlStore, "record", side_effect=read_only),
+    ):
+        with pytest.raises(TaskDeferred):
+            op.execute(task_context)
+        moto_emr.backend.job_runs[op.job_id].state = "COMPLETED"
+        op.execute_complete(task_context, {"status": "success", "job_id": op.job_id})
+
+    task_log = "".join(capfd.readouterr())
+    warnings = logged_warnings(task_log)
+    assert len(warnings) == 1 and "Could not record the signature mapping" in warnings[0], task_log
+    assert f"Could not record job {op.job_id}" in task_log  # said, at INFO
+    learned = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["learned"]
+    assert learned["recorded"] is False and "readonly" in learned["reason"]

@@ -89,6 +89,20 @@ def test_too_little_history_keeps_sizes_but_labels_pods() -> None:
     assert result.audit.reason == "no recommendation: 1 usable run(s) at any level, need 3"
 
 
+@pytest.mark.parametrize(
+    ("peaks", "sized"),
+    [([3000, 3100, 3200, 3000 * 1024 * 1024], True), ([3000, 3000 * 1024 * 1024], False)],
+)
+def test_a_peak_that_cannot_be_true_is_left_out_with_a_warning(peaks: list[int], sized: bool) -> None:
+    result = plan(seeded_store(peaks))  # e.g. a store written by hand with bytes for MiB
+
+    assert ("spark.executor.memory" in result.values) is sized
+    assert result.audit.basis["implausible_peaks"] == 1
+    (warning,) = result.audit.warnings
+    assert warning.startswith("1 past run(s) left out: a peak above 4 times their own pod's memory")
+    assert result.audit.degraded is False
+
+
 class BrokenStore(InMemoryStore):
     def history(self, *args: Any, **kwargs: Any) -> list[Observation]:
         raise StoreError("cannot read history from sqlite:///x: disk I/O error")

@@ -245,6 +245,53 @@ def test_a_stretch_of_tiny_runs_is_not_a_trend_to_follow_down(tiny_hours: int) -
     assert under == []
 
 
+@pytest.mark.parametrize(
+    ("peak", "pod"),
+    [
+        (9000 * 1024 * 1024, None),  # a peak in bytes written as MiB, pod size unknown
+        (9000 * 1024, 9011),  # in KiB: far above what its own pod could hold
+        (25 * 1024 * 1024, 30 * 1024 * 1024),  # above any EC2 instance's memory
+    ],
+)
+def test_a_peak_that_cannot_have_been_measured_is_left_out_and_said(peak: int, pod: int | None) -> None:
+    good = weekly([3000, 3100, 3200, 3050])
+    bad = run(24 * 7 * 5 - 1, peak, pod=pod, n=99)
+
+    clean, polluted = recommend(context(good)), recommend(context([*good, bad], history=[*good, bad]))
+
+    assert isinstance(clean, Recommendation) and isinstance(polluted, Recommendation)
+    assert polluted.pod_memory_mib == clean.pod_memory_mib
+    assert polluted.basis["implausible_peaks"] == 1 and "implausible_peaks" not in clean.basis
+
+
+def test_peaks_up_to_a_few_times_their_pod_still_count() -> None:
+    """Summed peaks of separate processes may pass the pod's size; only the impossible is left out."""
+    without = recommend(context(weekly([3000, 3100, 3200, 3050], pod=3500)))
+
+    result = recommend(context(weekly([3000, 3100, 3200, 3050, 12000], pod=3500)))
+
+    assert isinstance(result, Recommendation) and isinstance(without, Recommendation)
+    assert "implausible_peaks" not in result.basis
+    assert result.pod_memory_mib > without.pod_memory_mib
+
+
+def test_left_out_peaks_are_counted_when_there_is_no_recommendation() -> None:
+    runs = weekly([3000, 9000 * 1024 * 1024], pod=None)
+
+    result = recommend(context(runs))
+
+    assert isinstance(result, NoRecommendation) and result.implausible_peaks == 1
+
+
+def test_an_oom_of_an_impossible_pod_sets_no_floor() -> None:
+    runs = [*weekly([3000, 3100, 3200, 3050]), run(2, oom=True, pod=9000 * 1024 * 1024, n=98)]
+
+    result = recommend(context(runs, history=runs))
+
+    assert isinstance(result, Recommendation) and "oom_floor_mib" not in result.basis
+    assert result.pod_memory_mib < 9000
+
+
 # --- spread ---------------------------------------------------------------------------------------
 
 
@@ -352,7 +399,7 @@ def test_bounds_and_spark_minimums_always_hold(
     if low is not None and high is not None and low > high:
         low, high = high, low
     bounds = Bounds(min_heap_mib=low, max_heap_mib=high, min_cores=min_cores, max_cores=max_cores)
-    history = weekly(peaks, cpu=1.5)
+    history = weekly(peaks, cpu=1.5, pod=None)  # any peak, whatever the pod
 
     result = recommend(context(history, bounds=bounds))
 
@@ -463,7 +510,7 @@ def test_node_fit_keeps_every_guarantee_or_declines(
     if low is not None and high is not None and low > high:
         low, high = high, low
     current = ExecutorSize(8192, 819, 0, pyspark, 16, round(request, 3), 10)
-    history = [run(24 * 7 * (i + 2), peak, n=i, cpu=cpu) for i, peak in enumerate(peaks)]
+    history = [run(24 * 7 * (i + 2), peak, n=i, cpu=cpu, pod=None) for i, peak in enumerate(peaks)]
     if oom_at is not None:  # last Friday's run of this signature OOMed
         history = [run(24 * 7, oom=True, pod=oom_at, n=99), *history]
     node = NodeShape(node_memory, node_cores)

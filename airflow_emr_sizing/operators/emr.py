@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
@@ -132,6 +133,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.plan import plan_sizing
         from airflow_emr_sizing.settings import load_settings
 
+        started = time.monotonic()
         rendered = {
             name: self.render_template(value, context) if is_templated(value) else value
             for name, value in self.sizing.items()
@@ -168,7 +170,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             cast(SizedEmrContainerHook, self.hook).adjust_request = functools.partial(
                 self._apply, context, plan
             )
-        learn = functools.partial(self._learn, context, plan, options, sources)
+        learn = functools.partial(
+            self._learn, context, plan, options, sources, deadline=self._learning_deadline(started)
+        )
         try:
             job_id: str | None = super().execute(context)
         except TaskDeferred:
@@ -189,13 +193,21 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.signature import Signature
         from airflow_emr_sizing.store import StoreLocation
 
+        started = time.monotonic()
         ti = context["ti"]
-        audit = ti.xcom_pull(task_ids=ti.task_id, key=AUDIT_XCOM_KEY, map_indexes=ti.map_index) or {}
         job_id = (event or {}).get("job_id") or self.job_id
+        try:  # XCom in trouble must not fail a run that succeeded either
+            audit = ti.xcom_pull(task_ids=ti.task_id, key=AUDIT_XCOM_KEY, map_indexes=ti.map_index) or {}
+        except Exception as err:
+            self.log.warning(
+                "The run's outcome is not recorded: the audit cannot be read from XCom (%s)", err
+            )
+            audit = {}
         if audit.get("signature") and audit.get("arguments") and job_id:
             arguments = audit["arguments"]
             try:  # an audit written by another version must not fail a run that succeeded
-                learned = self._record(
+                record = functools.partial(
+                    self._record,
                     StoreLocation(**arguments["store"]),
                     float(arguments["store_timeout"]),
                     Signature.from_json(audit["signature"]),
@@ -207,9 +219,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 )
             except Exception as err:
                 self.log.warning("The run's outcome is not recorded: unreadable audit (%s)", err)
-                learned = None
-            if learned is not None:
-                ti.xcom_push(key=AUDIT_XCOM_KEY, value={**audit, "learned": learned})
+            else:
+                self._learn_in_time(record, self._learning_deadline(started), context, audit)
         result: str = super().execute_complete(context, event)
         return result
 
@@ -289,15 +300,32 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         )
 
     def _publish(self, context: Context, plan: SizingPlan) -> None:
-        """One log line (a warning when sizing had to give up) and the audit in XCom."""
+        """The audit in XCom, and the task's one warning when sizing gave up or found trouble.
+
+        Nothing is injected without its audit: when XCom refuses it, the job goes out as written.
+        """
         from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
 
         audit = plan.audit
         signature = audit.signature or {}
-        if plan.degraded:
-            self.log.warning("Executor sizing not applied, job submitted as written: %s", audit.reason)
-        for warning in audit.warnings:
-            self.log.warning("%s", warning)
+        try:
+            context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value=audit.to_json())
+        except Exception as err:
+            unpushed = f"the audit cannot be pushed to XCom: {type(err).__name__}: {err}"
+            if plan.degraded:
+                audit.warnings.append(unpushed)
+            else:
+                plan.give_up(unpushed)
+        problems = [
+            *(
+                [f"Executor sizing not applied, job submitted as written: {audit.reason}"]
+                if plan.degraded
+                else []
+            ),
+            *audit.warnings,
+        ]
+        if problems:
+            self.log.warning("%s", "; ".join(problems))
         self.log.info(
             "Signature %s (label %s); recommendation %s; applied=%s%s",
             signature.get("key"),
@@ -306,7 +334,6 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             audit.applied,
             f" ({audit.reason})" if audit.reason else "",
         )
-        context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value=audit.to_json())
 
     def _apply(
         self,
@@ -321,10 +348,13 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         try:
             return plan.apply(job_driver, configuration_overrides)
         except Exception as err:
-            self.log.warning("Executor sizing not applied, job submitted as written: %s", err)
-            plan.audit.applied, plan.audit.injected = False, {}
-            plan.audit.reason = f"could not apply to the final request: {err}"
-            context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value=plan.audit.to_json())
+            log = self.log.info if _warned_already(plan.audit.to_json()) else self.log.warning
+            plan.give_up(f"could not apply to the final request: {err}")
+            log("Executor sizing not applied, job submitted as written: %s", plan.audit.reason)
+            try:
+                context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value=plan.audit.to_json())
+            except Exception as push_err:
+                self.log.info("The audit in XCom still shows the sizes: %s", push_err)
             return job_driver, configuration_overrides
 
     def _learn(
@@ -336,6 +366,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         job_id: str | None,
         *,
         ended: bool,
+        deadline: float | None,
         pending: str | None = None,
     ) -> None:
         """After submission: keep the key ↔ hash mapping, and what the run used once it has ended.
@@ -343,29 +374,73 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         ``pending`` says why a run found still going will not be recorded later either. Never
         raises: it runs while a deferral or the job's own error is on its way out.
         """
-        from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, prediction_of
+        from airflow_emr_sizing.audit import prediction_of
 
         if plan.signature is None or not job_id:
             return
+        audit = plan.audit.to_json()
+        record = functools.partial(
+            self._record,
+            options.store,
+            options.store_timeout,
+            plan.signature,
+            job_id if ended else None,
+            remember=True,
+            sources=sources,
+            prediction=prediction_of(audit),
+            warned=_warned_already(audit),
+        )
+        self._learn_in_time(record, deadline, context, audit, pending=pending)
+
+    def _learn_in_time(
+        self,
+        record: Callable[[], dict[str, Any] | None],
+        deadline: float | None,
+        context: Context,
+        audit: dict[str, Any],
+        *,
+        pending: str | None = None,
+    ) -> None:
+        """Run ``record`` and add what it learned to the audit; never raises.
+
+        With an ``execution_timeout``, learning gives up before the timeout would fire: Airflow
+        fails a task whose time runs out (cancelling its job run), and a run that is over must not
+        fail for what was to be learned from it.
+        """
+        from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
+        from airflow_emr_sizing.plan import call_with_timeout
+
+        log = self.log.info if _warned_already(audit) else self.log.warning
         try:
-            audit = plan.audit.to_json()
-            learned = self._record(
-                options.store,
-                options.store_timeout,
-                plan.signature,
-                job_id if ended else None,
-                remember=True,
-                sources=sources,
-                prediction=prediction_of(audit),
-                warned=_warned_already(audit),
-            )
-            if learned is None and pending:
-                self.log.info("The run's outcome is not recorded: %s", pending)
-                learned = {"recorded": False, "reason": pending}
-            if learned is not None:
-                context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value={**audit, "learned": learned})
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is None:
+                learned = record()
+            elif left > 0:
+                learned = call_with_timeout(record, left, "learning from the run within execution_timeout")
+            else:
+                raise TimeoutError("no time left before the task's execution_timeout")
         except Exception as err:
-            self.log.warning("The run's outcome is not recorded: %s", err)
+            log("The run's outcome is not recorded: %s", err)
+            learned = {"recorded": False, "reason": f"{type(err).__name__}: {err}"}
+        if learned is None and pending:
+            self.log.info("The run's outcome is not recorded: %s", pending)
+            learned = {"recorded": False, "reason": pending}
+        if learned is None:
+            return
+        if learned.get("warnings") or learned.get("recorded") is False:
+            log = self.log.info  # what was learned, or not, was said already
+        try:
+            context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value={**audit, "learned": learned})
+        except Exception as err:
+            log("What the run taught is not in the XCom audit: %s", err)
+
+    def _learning_deadline(self, started: float) -> float | None:
+        """When (``time.monotonic()``) learning must be over, if the task has an execution_timeout
+        counted from ``started``: a margin is left for the rest of the task."""
+        if not self.execution_timeout:
+            return None
+        seconds = self.execution_timeout.total_seconds()
+        return started + seconds - min(_TIMEOUT_MARGIN_S, seconds / 10)
 
     def _record(
         self,
@@ -491,6 +566,9 @@ _SETTING_OF = {
 }
 
 
+#: What learning leaves of an execution_timeout for the rest of the task, at most.
+_TIMEOUT_MARGIN_S = 5.0
+
 _NOT_WAITED = (
     "wait_for_completion=False: the task ended before the run did, so its outcome and usage are "
     "not learnt (a sensor's wait is not seen); wait in the task, or defer, to learn from it"
@@ -508,7 +586,13 @@ def _from_settings(err: SizingConfigError, given: dict[str, Any]) -> SizingConfi
 def _warned_already(audit: dict[str, Any]) -> bool:
     """Whether what follows the submission logs at INFO: the task's one warning was logged, or
     it was a dry run, whose reason says up front that it teaches nothing."""
-    return bool(audit.get("degraded") or audit.get("warnings") or audit.get("dry_run"))
+    learned = audit.get("learned") or {}
+    return bool(
+        audit.get("degraded")
+        or audit.get("warnings")
+        or audit.get("dry_run")
+        or learned.get("recorded") is False  # said before a deferral
+    )
 
 
 def is_templated(value: object) -> bool:
