@@ -436,11 +436,11 @@ def _errors(runs: Sequence[_Run], kind: str, policy: Policy) -> list[_Error]:
     errors = []
     for r in runs:
         o = r.o
-        if not o.predicted_peak_mib:
+        if not o.predicted_peak_mib or o.predicted_peak_mib > _LARGEST_POD_MIB:
             continue
         if r.log_peak is not None:
             value = r.log_peak - math.log(o.predicted_peak_mib)
-        elif o.oom and o.pod_memory_mib:
+        elif o.oom and o.pod_memory_mib and o.pod_memory_mib <= _LARGEST_POD_MIB:
             value = math.log(o.pod_memory_mib * _OOM_EXCESS / o.predicted_peak_mib)
         else:
             continue

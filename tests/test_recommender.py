@@ -283,8 +283,9 @@ def test_left_out_peaks_are_counted_when_there_is_no_recommendation() -> None:
     assert isinstance(result, NoRecommendation) and result.implausible_peaks == 1
 
 
-def test_an_oom_of_an_impossible_pod_sets_no_floor() -> None:
-    runs = [*weekly([3000, 3100, 3200, 3050]), run(2, oom=True, pod=9000 * 1024 * 1024, n=98)]
+def test_an_oom_of_an_impossible_pod_sets_no_floor_nor_error() -> None:
+    impossible = run(2, oom=True, pod=9000 * 1024 * 1024, predicted=3000, level="exact", n=98)
+    runs = [*weekly([3000, 3100, 3200, 3050]), impossible]
 
     result = recommend(context(runs, history=runs))
 
