@@ -437,8 +437,10 @@ def test_learning_stops_before_the_tasks_execution_timeout(
 ) -> None:
     """Airflow fails a task whose execution_timeout fires (and cancels its job run): reading a
     usage source that keeps the task waiting must give up first, and the run succeed."""
-    seed(store_path, [3000, 3200, 3100])
-    monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_ATTEMPTS", "20")  # the log never comes
+    import threading
+
+    signature_hash = seed(store_path, [3000, 3200, 3100])
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_ATTEMPTS", "12")  # the log never comes
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_RETRY_DELAY", "1")
     dag = getattr(dags, dag_name)
     monkeypatch.setattr(dag.get_task("load"), "execution_timeout", timedelta(seconds=8))
@@ -455,6 +457,12 @@ def test_learning_stops_before_the_tasks_execution_timeout(
     assert result.state == "success"
     learned = result.xcom("load", AUDIT_XCOM_KEY)["learned"]
     assert learned["recorded"] is False and "execution_timeout" in learned["reason"], learned
+    for thread in threading.enumerate():  # the reading given up on, left to end on its own
+        if thread.name.startswith("emr-sizing: learning"):
+            thread.join(timeout=60)
+    job_id = result.xcom("load")
+    history = SqlStore(f"sqlite:///{store_path}").history(signature_hash)
+    assert job_id not in {o.job_id for o in history}  # as the audit says
 
 
 @pytest.mark.integration

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
@@ -394,7 +395,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
     def _learn_in_time(
         self,
-        record: Callable[[], dict[str, Any] | None],
+        record: Callable[..., dict[str, Any] | None],
         deadline: float | None,
         context: Context,
         audit: dict[str, Any],
@@ -411,15 +412,21 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         from airflow_emr_sizing.plan import call_with_timeout
 
         log = self.log.info if _warned_already(audit) else self.log.warning
+        abandoned = threading.Event()
         try:
             left = None if deadline is None else deadline - time.monotonic()
             if left is None:
                 learned = record()
             elif left > 0:
-                learned = call_with_timeout(record, left, "learning from the run within execution_timeout")
+                learned = call_with_timeout(
+                    functools.partial(record, abandoned=abandoned),
+                    left,
+                    "learning from the run within execution_timeout",
+                )
             else:
                 raise TimeoutError("no time left before the task's execution_timeout")
         except Exception as err:
+            abandoned.set()  # what the task says now stays true
             log("The run's outcome is not recorded: %s", err)
             learned = {"recorded": False, "reason": f"{type(err).__name__}: {err}"}
         if learned is None and pending:
@@ -453,13 +460,15 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         sources: UsageSources,
         prediction: dict[str, Any],
         warned: bool = False,
+        abandoned: threading.Event | None = None,
     ) -> dict[str, Any] | None:
         """Write what the run taught us; trouble here warns and never fails the task.
 
         Returns what was learned, for the audit (``None`` while the run has not ended). When the
         task ``warned`` already (sizing gave up, or event logging could not be turned on), or ran
         in dry run (which says up front that it teaches nothing), trouble here is logged at INFO:
-        one warning per task. The audit says it all either way.
+        one warning per task. The audit says it all either way. Once ``abandoned`` is set (the
+        task stopped waiting and said the run is not recorded), nothing more is written or said.
         """
         from airflow_emr_sizing.plan import call_with_timeout
 
@@ -473,22 +482,15 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 observation, learned = self._observe(signature, job_id, sources)
         except Exception as err:  # the mapping is still worth keeping
             unobserved = err
+        if abandoned is not None and abandoned.is_set():
+            return None
         if observation is not None and learned is not None:
             observation = dataclasses.replace(observation, **prediction)
             learned["observation"] = _observation_json(observation)  # as recorded
 
-        def write() -> None:
-            opened = store.open()
-            try:
-                if remember:
-                    opened.remember_signature(signature)
-                if observation is not None:
-                    opened.record(observation)
-            finally:
-                opened.close()
-
         try:
             if remember or observation is not None:
+                write = functools.partial(_write, store, signature if remember else None, observation)
                 call_with_timeout(write, timeout, "metrics store write")
             if unobserved is not None:
                 raise unobserved
@@ -583,15 +585,27 @@ def _from_settings(err: SizingConfigError, given: dict[str, Any]) -> SizingConfi
     return SizingConfigError(f"[emr_sizing] {setting}", err.value, err.problem)
 
 
+def _write(store: StoreLocation, signature: Signature | None, observation: Observation | None) -> None:
+    """Keep ``signature``'s key ↔ hash mapping and record ``observation``, those given."""
+    opened = store.open()
+    try:
+        if signature is not None:
+            opened.remember_signature(signature)
+        if observation is not None:
+            opened.record(observation)
+    finally:
+        opened.close()
+
+
 def _warned_already(audit: dict[str, Any]) -> bool:
     """Whether what follows the submission logs at INFO: the task's one warning was logged, or
     it was a dry run, whose reason says up front that it teaches nothing."""
-    learned = audit.get("learned") or {}
+    learned = audit.get("learned")
     return bool(
         audit.get("degraded")
         or audit.get("warnings")
         or audit.get("dry_run")
-        or learned.get("recorded") is False  # said before a deferral
+        or (isinstance(learned, dict) and learned.get("recorded") is False)  # said before a deferral
     )
 
 
