@@ -11,6 +11,7 @@ dry run, only reports it), pushes the audit to XCom, and after the run records i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import threading
@@ -413,6 +414,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
 
         log = self.log.info if _warned_already(audit) else self.log.warning
         abandoned = threading.Event()
+        if deadline is not None:  # its connection is read here, not in the thread learning may
+            with contextlib.suppress(Exception):  # leave behind (Airflow 3.0's comms have no lock)
+                self.hook.conn  # noqa: B018 - a cached property: creating it is the point
         try:
             left = None if deadline is None else deadline - time.monotonic()
             if left is None:
