@@ -82,6 +82,17 @@ def submitted(mock_submit: mock.MagicMock) -> tuple[Any, ...]:
     return call.args[1:]  # drop the hook (autospec passes self)
 
 
+def plain_submission(
+    mock_submit: mock.MagicMock, task_context: dict[str, Any], capfd: pytest.CaptureFixture[str]
+) -> tuple[Any, ...]:
+    """What the amazon provider's operator submits for JOB; the mock and captured output are reset."""
+    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
+    plain = submitted(mock_submit)
+    mock_submit.reset_mock()
+    capfd.readouterr()
+    return plain
+
+
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
 def test_dry_run_submits_exactly_what_the_parent_would(
     mock_submit: mock.MagicMock, store_path: Path, task_context: dict[str, Any]
@@ -131,10 +142,7 @@ def test_store_down_submits_unchanged_and_says_why(
     task_context: dict[str, Any],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
-    plain = submitted(mock_submit)
-    mock_submit.reset_mock()
-    capfd.readouterr()
+    plain = plain_submission(mock_submit, task_context, capfd)
 
     op = EmrContainerOperator(task_id="sized", client_request_token="tok", dry_run=False, **JOB)
     op.execute(task_context)
@@ -600,10 +608,7 @@ def test_an_audit_xcom_refuses_leaves_the_job_as_written_with_one_warning(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     seed(store_path, task_context, [3000, 3100, 3200, 3300])
-    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
-    plain = submitted(mock_submit)
-    mock_submit.reset_mock()
-    capfd.readouterr()
+    plain = plain_submission(mock_submit, task_context, capfd)
 
     op = EmrContainerOperator(
         task_id="sized", client_request_token="tok", dry_run=dry_run, timezone="Asia/Seoul", **JOB
@@ -664,10 +669,7 @@ def test_sizes_that_cannot_go_into_the_final_request_are_one_warning_and_degrade
     from airflow_emr_sizing.plan import SizingPlan
 
     seed(store_path, task_context, [3000, 3100, 3200, 3300])
-    AmazonEmrContainerOperator(task_id="plain", client_request_token="tok", **JOB).execute(task_context)
-    plain = submitted(mock_submit)
-    mock_submit.reset_mock()
-    capfd.readouterr()
+    plain = plain_submission(mock_submit, task_context, capfd)
 
     op = EmrContainerOperator(
         task_id="sized", client_request_token="tok", dry_run=False, timezone="Asia/Seoul", **JOB
