@@ -8,13 +8,14 @@ first process writes and later ones read. A cache that cannot be written only co
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import importlib.util
 import json
 import os
 import re
-import tempfile
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -134,10 +135,14 @@ def _library_version() -> str:
 
 
 def _write(path: Path, days: list[str]) -> None:
+    """Write ``path`` whole or not at all, with the mode ``open()`` gives new files (the umask's),
+    so that workers running as other users can read a cache filled in an image or shared volume."""
+    temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        with open(temporary, "x") as handle:
             json.dump(days, handle)
-        os.replace(handle.name, path)
+        os.replace(temporary, path)
     except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            temporary.unlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from datetime import date
@@ -48,6 +49,19 @@ def test_a_later_process_reads_the_cache_without_importing_holidays(cache: Path)
     )
 
     assert result.stdout.split() == ["True", "False"], result.stderr
+
+
+def test_cache_files_are_readable_by_the_users_the_umask_lets_read(cache: Path) -> None:
+    """`emr-sizing holidays` fills a cache in an image or shared volume; workers may be other users."""
+    previous = os.umask(0o022)
+    try:
+        holiday_calendar.is_holiday(date(2026, 9, 25), "KR")
+    finally:
+        os.umask(previous)
+
+    (path,) = cache.glob("holidays-*-KR-_-2026.json")
+    assert path.stat().st_mode & 0o777 == 0o644
+    assert not list(cache.glob("*.tmp"))
 
 
 def test_a_corrupt_cache_file_is_recomputed(cache: Path) -> None:
