@@ -259,12 +259,14 @@ def load_settings() -> Settings:
         try:
             return kind(get(name))
         except ValueError as err:
-            raise SizingConfigError(f"[{SECTION}] {name}", get(name), f"expected a {kind.__name__}") from err
+            expected = "expected an integer" if kind is int else "expected a number"
+            raise SizingConfigError(f"[{SECTION}] {name}", get(name), expected) from err
 
     def seconds(name: str, *, zero: bool = False) -> float:
         value: float = number(name, float)
         if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-            raise SizingConfigError(f"[{SECTION}] {name}", get(name), "expected a finite number of seconds")
+            expected = "0 or more" if zero else "more than 0"
+            raise SizingConfigError(f"[{SECTION}] {name}", get(name), f"expected seconds, {expected}")
         return value
 
     def at_least_one(name: str) -> int:

@@ -668,6 +668,30 @@ def test_explain_bad_options_are_usage_errors(
     assert message in result.output
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("RISK", "abc", "Error: [emr_sizing] risk='abc': expected a number"),
+        ("MIN_SAMPLES", "x", "Error: [emr_sizing] min_samples='x': expected an integer"),
+        ("STORE_TIMEOUT", "-1", "Error: [emr_sizing] store_timeout='-1': expected seconds, more than 0"),
+        (
+            "EVENT_LOG_RETRY_DELAY",
+            "-1",
+            "[emr_sizing] event_log_retry_delay='-1': expected seconds, 0 or more",
+        ),
+    ],
+)
+def test_a_bad_setting_is_named_once_as_the_setting(
+    explained: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch, setting: str, value: str, message: str
+) -> None:
+    store_path, last = explained
+    monkeypatch.setenv(f"AIRFLOW__EMR_SIZING__{setting}", value)
+
+    result = CliRunner().invoke(main, ["explain", last.signature.hash, "--path", str(store_path)])
+
+    assert result.exit_code == 1 and message in result.output, result.output
+
+
 def test_explain_of_an_unknown_signature_is_a_clear_error(explained: tuple[Path, Any]) -> None:
     store_path, _ = explained
     result = CliRunner().invoke(

@@ -124,7 +124,7 @@ def _usage_error(err: SizingConfigError, given: dict[str, Any]) -> click.ClickEx
         return click.BadParameter(f"{given[err.field]!r}: {problem}", param_hint=hint)
     if err.value is None and any(name in given for name in ("node_memory", "node_cores")):
         return click.MissingParameter(problem, param_hint=hint, param_type="option")  # half a node
-    return click.ClickException(f"[emr_sizing] {err}")
+    return click.ClickException(str(err) if err.field.startswith("[") else f"[emr_sizing] {err}")
 
 
 def policy_json(policy: Policy, bounds: Bounds) -> dict[str, Any]:
