@@ -97,10 +97,25 @@ def _compute(country: str, subdivision: str | None, year: int) -> frozenset[date
         return frozenset(holidays.country_holidays(country, subdiv=subdivision, years=year))
     except NotImplementedError as err:
         if not (subdivision and "subdivision" in str(err)):
-            raise SizingConfigError("holiday_country", country, f"unknown ({err})") from err
+            raise SizingConfigError("holiday_country", country, f"unknown; {_country_hint(country)}") from err
     # the library knows its own spellings only (and a few more, such as deprecated codes)
     own = _subdivision_of(holidays.country_holidays(country), subdivision)  # no year: nothing computed
     return frozenset(holidays.country_holidays(country, subdiv=own, years=year))
+
+
+def _country_hint(given: str) -> str:
+    """The closest of python-holidays' countries, by code or name (``Korea``: ``KR``)."""
+    try:
+        from holidays.registry import COUNTRIES
+
+        names = {entry[1]: module.replace("_", " ").title() for module, entry in COUNTRIES.items()}
+    except Exception:  # the registry is the library's own business
+        return "not one of python-holidays' countries"
+    by_text = {text.casefold(): code for code, name in names.items() for text in (code, name)}
+    close = dict.fromkeys(by_text[text] for text in difflib.get_close_matches(given.casefold(), by_text, n=3))
+    if not close:
+        return "not one of python-holidays' countries"
+    return "did you mean " + " or ".join(f"{code} ({names[code]})" for code in close) + "?"
 
 
 def _subdivision_of(calendar: object, given: str) -> str:

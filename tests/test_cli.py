@@ -66,13 +66,31 @@ def test_signature_bad_options_are_usage_errors(args: list[str], message: str) -
     assert message in result.output
 
 
-def test_bad_input_is_a_clear_error() -> None:
-    result = CliRunner().invoke(
-        main, ["signature", "app", "--at", "2026-03-01T00:00:00+00:00", "--holidays", "XX"]
-    )
+@pytest.mark.parametrize("command", ["signature", "backtest"])
+@pytest.mark.parametrize(
+    ("calendar", "message"),
+    [
+        (["--holidays", "XX"], "Invalid value for '--holidays': 'XX': unknown"),
+        (["--holidays", "Korea"], "did you mean KR (South Korea)"),
+        (
+            ["--holidays", "US", "--subdivision", "Texs"],
+            "Invalid value for '--subdivision': 'Texs': unknown; did you mean Texas",
+        ),
+        (["--subdivision", "TX"], "--subdivision needs --holidays, its country"),
+    ],
+)
+def test_a_bad_holiday_calendar_is_a_usage_error_naming_the_flag(
+    command: str, calendar: list[str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused as a task would refuse it, but in the command line's words."""
+    monkeypatch.setenv("AIRFLOW_EMR_SIZING_CACHE_DIR", str(tmp_path))
+    history = tmp_path / "history.jsonl"
+    history.write_text("")
+    given = ["app", "--at", "2026-03-01T00:00:00+00:00"] if command == "signature" else [str(history)]
 
-    assert result.exit_code == 1
-    assert "holiday_country='XX'" in result.output
+    result = CliRunner().invoke(main, [command, *given, *calendar])
+
+    assert result.exit_code == 2 and message in result.output, result.output
 
 
 def test_the_console_script_is_installed() -> None:
@@ -109,5 +127,5 @@ def test_holidays_of_an_unknown_calendar_is_a_clear_error(
     monkeypatch.setenv("AIRFLOW_EMR_SIZING_CACHE_DIR", str(tmp_path))
     result = CliRunner().invoke(main, ["holidays", "--country", "US", "--subdivision", "ZZ"])
 
-    assert result.exit_code == 1
-    assert "holiday_subdivision='ZZ'" in result.output
+    assert result.exit_code == 2
+    assert "Invalid value for '--subdivision': 'ZZ': unknown" in result.output

@@ -52,8 +52,10 @@ def backtest(
     arguments would. Give a task's bounds to replay that task as it is configured.
     """
     from airflow_emr_sizing.backtest import StoreSizer, parse_history, replay, summarize
+    from airflow_emr_sizing.cli.holidays import check_calendar_options
     from airflow_emr_sizing.exceptions import EmrSizingError
 
+    check_calendar_options(country, subdivision)
     started = time.perf_counter()
     try:
         runs, invalid = parse_history(history, skip_invalid=skip_invalid)

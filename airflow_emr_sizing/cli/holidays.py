@@ -14,7 +14,31 @@ import click
 
 from airflow_emr_sizing.exceptions import EmrSizingError
 
-__all__ = ["holidays"]
+__all__ = ["check_calendar_options", "holidays"]
+
+_FLAGS = {"holiday_country": "--holidays", "holiday_subdivision": "--subdivision"}
+
+
+def check_calendar_options(
+    country: str | None, subdivision: str | None, *, flags: dict[str, str] = _FLAGS
+) -> None:
+    """Refuse what a task would refuse of its holiday calendar, as a usage error naming the flag."""
+    from airflow_emr_sizing.exceptions import SizingConfigError
+    from airflow_emr_sizing.holiday_calendar import holiday_dates
+
+    if subdivision and not country:
+        raise click.UsageError(
+            f"{flags['holiday_subdivision']} needs {flags['holiday_country']}, its country"
+        )
+    if not country:
+        return
+    try:
+        holiday_dates(country, subdivision or None, date.today().year)
+    except SizingConfigError as err:
+        flag = flags.get(err.field)
+        if flag is None:
+            raise click.ClickException(str(err)) from err
+        raise click.BadParameter(f"{err.value!r}: {err.problem}", param_hint=f"'{flag}'") from err
 
 
 @click.command()
@@ -36,6 +60,9 @@ def holidays(country: str, subdivision: str | None, years: tuple[int, ...], outp
     """
     from airflow_emr_sizing.holiday_calendar import cache_file, holiday_dates
 
+    check_calendar_options(
+        country, subdivision, flags={"holiday_country": "--country", "holiday_subdivision": "--subdivision"}
+    )
     this_year = date.today().year
     cached: dict[int, tuple[list[str], str | None]] = {}
     for year in years or (this_year, this_year + 1):

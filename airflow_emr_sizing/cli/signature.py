@@ -59,9 +59,11 @@ def signature(
     output: str,
 ) -> None:
     """Print the signature key and hash (pod label value) of APP_NAME's run at --at."""
+    from airflow_emr_sizing.cli.holidays import check_calendar_options
     from airflow_emr_sizing.signature import build_signature
 
     moment = parse_moment(run_time, "--at", timezone)
+    check_calendar_options(country, subdivision)
     try:
         result = build_signature(app_name, moment, timezone, conf, country, subdivision)
     except EmrSizingError as err:
