@@ -494,12 +494,17 @@ def _spread(
     """
     if len(errors) < policy.min_errors:
         fallback = math.log1p(policy.fallback_spread)
+        default = {
+            "spread": round(policy.fallback_spread, 4),
+            "spread_from": "default",
+            "errors": len(errors),
+        }
         if len(samples) < _MIN_SCATTER_SAMPLES:
-            return fallback, {"spread": "default", "errors": len(errors)}
+            return fallback, default
         deviations = [(r.log_peak or 0.0) - log_point for r in samples]
         scale = 1.4826 * weighted_quantile([abs(d) for d in deviations], [1.0] * len(deviations), 0.5)
         if scale < 1e-6:  # most runs tie: their scatter says nothing about the tail
-            return fallback, {"spread": "default", "errors": len(errors)}
+            return fallback, default
         n = len(samples)
         spread = min(_student_t(1 - policy.risk, n - 1) * scale * math.sqrt(1 + 1 / n), fallback)
         # never below what the level's own runs needed: they are needs, not noise

@@ -300,7 +300,7 @@ def test_with_few_errors_the_default_spread_applies() -> None:
     result = recommend(context(weekly([3000, 3000, 3000])))
 
     assert isinstance(result, Recommendation)
-    assert result.basis["spread"] == "default"
+    assert (result.basis["spread"], result.basis["spread_from"]) == (0.5, "default")
     assert result.pod_memory_mib >= 3000 * 1.5
 
 

@@ -174,6 +174,7 @@ _EXTRAS = (
     ("heap_share", "heap share"),
     ("clamped", "bounds"),
     ("node_fit", "node fit"),
+    ("implausible_peaks", "left out"),
 )
 
 
@@ -213,8 +214,8 @@ def _text(report: dict[str, Any]) -> str:
         ]
         for key, label in _EXTRAS:
             if key in basis:
-                lines.append(f"{label:<10} {basis[key]}")
-    lines.append("history    (newest first)")
+                lines.append(f"{label:<10} {_plain(basis[key])}")
+    lines.append("history    (this signature's runs, newest first; a level may pool the app's)")
     for row in report["history"]:
         lines.append(
             f"  {row['started_at'][:16]}  {row['state']:<9} pod {row['pod_memory_mib'] or '-':>6}  "
@@ -222,6 +223,15 @@ def _text(report: dict[str, Any]) -> str:
             f"{row['predicted_level'] or ''}{'  OOM' if row['oom'] else ''}"
         )
     return "\n".join(lines)
+
+
+def _plain(value: Any) -> str:
+    """A basis value as text: ``a, b`` for a list, ``key value, …`` for a mapping."""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(_plain, value))
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_plain(item)}" for key, item in value.items())
+    return str(value)
 
 
 def _pct(value: Any) -> str:
