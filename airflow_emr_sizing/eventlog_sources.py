@@ -45,7 +45,8 @@ __all__ = [
 
 _ROLLING_DIR = "eventlog_v2_"
 _EVENTS_FILE = re.compile(r"events_(\d+)_")
-_IGNORED = re.compile(r"^(?:\.|_)|\.crc$|^appstatus_")
+#: Not application logs: hidden and marker files, checksums, a rolling log's status, documents.
+_IGNORED = re.compile(r"^(?:\.|_)|\.crc$|^appstatus_|\.(?:md|txt|rst|html?|csv|pdf)$", re.IGNORECASE)
 #: S3 error codes that reading again can cure: throttling, S3's own failures, and a key gone
 #: between listing and reading (Spark renames ``.inprogress`` when the application ends).
 _TRANSIENT_S3_CODES = frozenset(

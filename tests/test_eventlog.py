@@ -333,6 +333,8 @@ def test_a_folder_with_one_application_is_read_and_several_are_refused(tmp_path:
     one = tmp_path / "one"
     one.mkdir()
     (one / "app-1").write_bytes((SHARED / "application_1553914137147_0018").read_bytes())
+    for other in ("MANIFEST.md", "notes.txt", "_SUCCESS", ".app-1.crc"):  # no Spark writes these
+        (one / other).write_text("not a log")
     assert read_event_log(str(one)).executors == 3
     (one / "app-2").write_bytes(b"{}\n")
     with pytest.raises(EventLogError, match="2 application logs"):
