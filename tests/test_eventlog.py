@@ -358,6 +358,17 @@ def test_the_cli_reads_one_application_and_names_them_in_a_folder_of_several(tmp
     assert f"2 application logs under {tmp_path} (app-1, app-2); give one of them" in result.output
 
 
+def test_cli_text_says_how_many_tasks_failed() -> None:
+    path = SHARED / "application_1538416563558_0014"  # executors lost, their tasks failed
+    ends = [e for e in map(json.loads, zstd_or_plain_lines(path)) if e["Event"] == "SparkListenerTaskEnd"]
+    failed = [e for e in ends if e["Task End Reason"]["Reason"] != "Success"]
+
+    result = CliRunner().invoke(main, ["eventlog", str(path)])
+
+    assert result.exit_code == 0, result.output
+    assert failed and f" over {len(ends)} tasks, {len(failed)} failed)" in result.output
+
+
 def test_cli_json_is_the_contract_object_and_feeds_backtest() -> None:
     path = SHARED / "application_1553914137147_0018"
     result = CliRunner().invoke(main, ["eventlog", str(path), "--format", "json"])

@@ -57,7 +57,9 @@ def _text(result: dict[str, Any]) -> str:
         + (f"  ({result['memory_basis']})" if result["memory_basis"] else ""),
         f"peak heap      {show(result['peak_heap_mib'], ' MiB')}",
         f"cpu p90        {show(result['cpu_used_cores_p90'], ' cores')} per executor-minute "
-        f"({result['cpu_time_s']} CPU s over {result['tasks']} tasks)",
+        f"({result['cpu_time_s']} CPU s over {result['tasks']} tasks"
+        + (f", {result['failed_tasks']} failed" if result.get("failed_tasks") else "")
+        + ")",
         f"oom            {'YES' if result['oom'] else 'no'}",
     ]
     lines += [f"  evidence     {text}" for text in result["oom_evidence"]]
