@@ -266,7 +266,7 @@ def load_settings() -> Settings:
         value: float = number(name, float)
         if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
             expected = "0 or more" if zero else "more than 0"
-            raise SizingConfigError(f"[{SECTION}] {name}", get(name), f"expected seconds, {expected}")
+            raise SizingConfigError(f"[{SECTION}] {name}", get(name), f"expected finite seconds, {expected}")
         return value
 
     def at_least_one(name: str) -> int:

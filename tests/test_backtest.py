@@ -673,11 +673,15 @@ def test_explain_bad_options_are_usage_errors(
     [
         ("RISK", "abc", "Error: [emr_sizing] risk='abc': expected a number"),
         ("MIN_SAMPLES", "x", "Error: [emr_sizing] min_samples='x': expected an integer"),
-        ("STORE_TIMEOUT", "-1", "Error: [emr_sizing] store_timeout='-1': expected seconds, more than 0"),
+        (
+            "STORE_TIMEOUT",
+            "-1",
+            "Error: [emr_sizing] store_timeout='-1': expected finite seconds, more than 0",
+        ),
         (
             "EVENT_LOG_RETRY_DELAY",
             "-1",
-            "[emr_sizing] event_log_retry_delay='-1': expected seconds, 0 or more",
+            "Error: [emr_sizing] event_log_retry_delay='-1': expected finite seconds, 0 or more",
         ),
     ],
 )

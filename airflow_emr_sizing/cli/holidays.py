@@ -20,9 +20,10 @@ _FLAGS = {"holiday_country": "--holidays", "holiday_subdivision": "--subdivision
 
 
 def check_calendar_options(
-    country: str | None, subdivision: str | None, *, flags: dict[str, str] = _FLAGS
+    country: str | None, subdivision: str | None, *, flags: dict[str, str] = _FLAGS, year: int | None = None
 ) -> None:
-    """Refuse what a task would refuse of its holiday calendar, as a usage error naming the flag."""
+    """Refuse what a task would refuse of its holiday calendar, as a usage error naming the flag
+    (checked on ``year``'s calendar, this year's by default)."""
     from airflow_emr_sizing.exceptions import SizingConfigError
     from airflow_emr_sizing.holiday_calendar import holiday_dates
 
@@ -33,7 +34,7 @@ def check_calendar_options(
     if not country:
         return
     try:
-        holiday_dates(country, subdivision or None, date.today().year)
+        holiday_dates(country, subdivision or None, year or date.today().year)
     except SizingConfigError as err:
         flag = flags.get(err.field)
         if flag is None:
@@ -60,12 +61,12 @@ def holidays(country: str, subdivision: str | None, years: tuple[int, ...], outp
     """
     from airflow_emr_sizing.holiday_calendar import cache_file, holiday_dates
 
-    check_calendar_options(
-        country, subdivision, flags={"holiday_country": "--country", "holiday_subdivision": "--subdivision"}
-    )
     this_year = date.today().year
+    years = years or (this_year, this_year + 1)
+    flags = {"holiday_country": "--country", "holiday_subdivision": "--subdivision"}
+    check_calendar_options(country, subdivision, flags=flags, year=years[0])
     cached: dict[int, tuple[list[str], str | None]] = {}
-    for year in years or (this_year, this_year + 1):
+    for year in years:
         try:
             dates = sorted(holiday_dates(country, subdivision or None, year))
         except EmrSizingError as err:
