@@ -369,6 +369,15 @@ def test_cli_text_says_how_many_tasks_failed() -> None:
     assert failed and f" over {len(ends)} tasks, {len(failed)} failed)" in result.output
 
 
+def test_cli_text_of_a_run_without_executors_says_so() -> None:
+    """In local mode the driver runs every task: there is no executor usage to show."""
+    result = CliRunner().invoke(main, ["eventlog", str(SHARED / "eventlog_v2_local-1623876083964")])
+
+    assert result.exit_code == 0, result.output
+    assert "executors      0 at once (0 added)  [a local-mode run, or a log cut short]" in result.output
+    assert "CPU s of executors over" in result.output
+
+
 def test_cli_json_is_the_contract_object_and_feeds_backtest() -> None:
     path = SHARED / "application_1553914137147_0018"
     result = CliRunner().invoke(main, ["eventlog", str(path), "--format", "json"])

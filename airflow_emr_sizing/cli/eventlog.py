@@ -52,12 +52,13 @@ def _text(result: dict[str, Any]) -> str:
         f"(Spark {show(result['spark_version'])})",
         f"ran            {show(result['started_at'])} for {show(result['duration_s'], ' s')}"
         + ("  [in progress]" if result["in_progress"] else ""),
-        f"executors      {result['executors']} at once ({result['executors_added']} added)",
+        f"executors      {result['executors']} at once ({result['executors_added']} added)"
+        + ("  [a local-mode run, or a log cut short]" if not result["executors_added"] else ""),
         f"peak pod mem   {show(result['peak_pod_memory_mib'], ' MiB')}"
         + (f"  ({result['memory_basis']})" if result["memory_basis"] else ""),
         f"peak heap      {show(result['peak_heap_mib'], ' MiB')}",
         f"cpu p90        {show(result['cpu_used_cores_p90'], ' cores')} per executor-minute "
-        f"({result['cpu_time_s']} CPU s over {result['tasks']} tasks"
+        f"({result['cpu_time_s']} CPU s of executors over {result['tasks']} tasks"
         + (f", {result['failed_tasks']} failed" if result.get("failed_tasks") else "")
         + ")",
         f"oom            {'YES' if result['oom'] else 'no'}",
