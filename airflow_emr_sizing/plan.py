@@ -276,16 +276,15 @@ def _plan(
     if isinstance(result, NoRecommendation):
         audit.reason = f"no recommendation: {result.reason}"
         audit.basis = {"samples": result.samples}
-        implausible = result.implausible_peaks
+        if result.implausible_peaks:
+            audit.basis["implausible_peaks"] = result.implausible_peaks
     else:
         audit.recommendation = result.to_json()
         audit.basis = result.basis
-        implausible = result.basis.get("implausible_peaks", 0)
         if options.mode == "initial":
             values.update(_sized_values(result, current))
             values.update(yunikorn_values(conf, result.pod_memory_mib, _cores_after(result, current)))
-    if implausible:
-        audit.basis["implausible_peaks"] = implausible
+    if implausible := audit.basis.get("implausible_peaks"):
         audit.warnings.append(implausible_note(implausible))
     values.update(label_conf(options.label_key, signature.hash))
     event_log = _event_log_values(conf.effective, options)

@@ -318,14 +318,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 audit.warnings.append(unpushed)
             else:
                 plan.give_up(unpushed)
-        problems = [
-            *(
-                [f"Executor sizing not applied, job submitted as written: {audit.reason}"]
-                if plan.degraded
-                else []
-            ),
-            *audit.warnings,
-        ]
+        problems = list(audit.warnings)
+        if plan.degraded:
+            problems.insert(0, f"Executor sizing not applied, job submitted as written: {audit.reason}")
         if problems:
             self.log.warning("%s", "; ".join(problems))
         self.log.info(
@@ -418,17 +413,14 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             with contextlib.suppress(Exception):  # leave behind (Airflow 3.0's comms have no lock)
                 self.hook.conn  # noqa: B018 - a cached property: creating it is the point
         try:
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is None:
+            if deadline is None:
                 learned = record()
-            elif left > 0:
-                learned = call_with_timeout(
-                    functools.partial(record, abandoned=abandoned),
-                    left,
-                    "learning from the run within execution_timeout",
-                )
             else:
-                raise TimeoutError("no time left before the task's execution_timeout")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("no time left before the task's execution_timeout")
+                bounded = functools.partial(record, abandoned=abandoned)
+                learned = call_with_timeout(bounded, left, "learning from the run within execution_timeout")
         except Exception as err:
             abandoned.set()  # what the task says now stays true
             log("The run's outcome is not recorded: %s", err)
