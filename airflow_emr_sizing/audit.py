@@ -50,6 +50,8 @@ class Audit:
     warnings: list[str] = field(default_factory=list)
     #: Sizing gave up (store down, unexpected error): the task has logged its one warning.
     degraded: bool = False
+    #: The job run, once submitted.
+    job_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         injected = {
@@ -71,6 +73,7 @@ class Audit:
             "arguments": self.arguments,
             "warnings": list(self.warnings),
             "degraded": self.degraded,
+            "job_id": self.job_id,
         }
 
 

@@ -237,7 +237,9 @@ def check_event_log_dir(field: str, location: str) -> str:
 
 def load_settings() -> Settings:
     """Read ``[emr_sizing]`` with the documented defaults (works before providers are loaded)."""
-    from airflow.providers.common.compat.sdk import conf
+    from airflow_emr_sizing.airflow_compat import airflow_conf
+
+    conf = airflow_conf()
 
     # one read of the section (airflow.cfg, AIRFLOW__EMR_SIZING__* variables): every task does this
     section = conf.getsection(SECTION)

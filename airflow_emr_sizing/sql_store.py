@@ -663,9 +663,9 @@ def _observation_of(row: Any, decode_time: Callable[[Any], Any] | None = None) -
 
 def url_from_connection(conn_id: str) -> str:
     """A SQLAlchemy URL from the Airflow connection ``conn_id``; see :func:`sql_url`."""
-    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow_emr_sizing.airflow_compat import get_connection
 
-    return sql_url(BaseHook.get_connection(conn_id))
+    return sql_url(get_connection(conn_id))
 
 
 #: PostgreSQL's driver: psycopg 3 has a SQLAlchemy dialect from SQLAlchemy 2 on; on 1.4 (which

@@ -287,10 +287,10 @@ def _is_dynamodb(conn: Any) -> bool:
 
 
 def _connection(conn_id: str) -> Any:
-    from airflow.providers.common.compat.sdk import BaseHook
+    from airflow_emr_sizing.airflow_compat import get_connection
 
     try:
-        return BaseHook.get_connection(conn_id)
+        return get_connection(conn_id)
     except Exception as err:  # not found, secrets backend down: the store cannot be used
         raise StoreError(f"cannot read store connection {conn_id!r}: {err}") from err
 

@@ -190,7 +190,7 @@ def test_secrets_after_an_unclosed_quote_never_reach_xcom_logs_or_the_error(
 ) -> None:
     """The parameters cannot be split: the error shows the word only up to the stray quote, and
     the secret is still registered with Airflow's masker (the UI's rendered fields use it)."""
-    from airflow.providers.common.compat.sdk import redact
+    from airflow_emr_sizing.airflow_compat import redact
 
     secret = f"unclosed-{uuid.uuid4().hex}"  # registered by no other test
     params = f"--conf spark.app.name='daily load --conf spark.hadoop.fs.s3a.secret.key={secret}"
@@ -251,7 +251,7 @@ def test_an_amazon_provider_that_builds_its_own_hook_gets_the_job_as_written(
     assert submitted(mock_submit) == plain
     audit = task_context["ti"].xcoms[AUDIT_XCOM_KEY]
     assert audit["applied"] is False and audit["injected"] == {}
-    assert "apache-airflow-providers-amazon>=9.25" in audit["reason"]
+    assert "apache-airflow-providers-amazon>=9.12" in audit["reason"]
 
 
 @mock.patch.object(EmrContainerHook, "submit_job", autospec=True, return_value="jr-1")
@@ -568,7 +568,7 @@ def test_store_down_is_one_warning_in_the_deferrable_path_too(
     task_context: dict[str, Any],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from airflow.providers.common.compat.sdk import TaskDeferred
+    from airflow_emr_sizing.airflow_compat import TaskDeferred
 
     job = {**JOB, "virtual_cluster_id": virtual_cluster_id}
     op = EmrContainerOperator(task_id="sized", dry_run=False, deferrable=True, **job)
@@ -584,6 +584,36 @@ def test_store_down_is_one_warning_in_the_deferrable_path_too(
     warnings = logged_warnings(task_log)
     assert len(warnings) == 1 and "Executor sizing not applied" in warnings[0], task_log
     assert f"Could not record job {job_id}" in task_log  # said, at INFO
+
+
+def test_a_failed_trigger_still_records_the_run_before_the_task_fails(
+    moto_emr: Any, virtual_cluster_id: str, store_path: Path, task_context: dict[str, Any]
+) -> None:
+    """amazon providers before 9.25 fail the trigger when the job run fails: Airflow then resumes
+    the task with next_method ``__fail__``, never calling execute_complete. The OOM is learnt there."""
+    from airflow_emr_sizing.airflow_compat import TaskDeferred
+
+    signature_hash = seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    job = {**JOB, "virtual_cluster_id": virtual_cluster_id}
+    sizing = {"dry_run": False, "deferrable": True, "timezone": "Asia/Seoul"}
+    before = set(moto_emr.backend.job_runs)
+    with pytest.raises(TaskDeferred):
+        EmrContainerOperator(task_id="sized", **sizing, **job).execute(task_context)
+    (job_id,) = set(moto_emr.backend.job_runs) - before
+    assert task_context["ti"].xcoms[AUDIT_XCOM_KEY]["job_id"] == job_id  # kept for the resumed task
+    run = moto_emr.backend.job_runs[job_id]
+    run.state, run.failure_reason = "FAILED", "USER_ERROR"
+    run.state_details = "Executor 3 exited with exit code 137 (SIGKILL, possible container OOM)."
+
+    resumed = EmrContainerOperator(task_id="sized", **sizing, **job)  # a new task process
+    with pytest.raises(Exception, match="Trigger failure"):
+        resumed.resume_execution("__fail__", {"error": "Trigger failure"}, task_context)
+
+    (recorded,) = [
+        o for o in SqlStore(f"sqlite:///{store_path}").history(signature_hash) if o.job_id == job_id
+    ]
+    assert (recorded.state, recorded.oom) == ("FAILED", True)
+    assert task_context["ti"].xcoms[AUDIT_XCOM_KEY]["learned"]["recorded"] is True
 
 
 class XComDown:
@@ -630,7 +660,7 @@ def test_xcom_trouble_does_not_fail_a_deferred_run_that_succeeded(
     task_context: dict[str, Any],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from airflow.providers.common.compat.sdk import TaskDeferred
+    from airflow_emr_sizing.airflow_compat import TaskDeferred
 
     seed(store_path, task_context, [3000, 3100, 3200, 3300])
     op = EmrContainerOperator(
@@ -721,7 +751,7 @@ def test_a_store_that_refuses_writes_is_one_warning_across_a_deferral(
     file permissions do not stop)."""
     import sqlite3
 
-    from airflow.providers.common.compat.sdk import TaskDeferred
+    from airflow_emr_sizing.airflow_compat import TaskDeferred
 
     seed(store_path, task_context, [3000, 3100, 3200, 3300])
     op = EmrContainerOperator(

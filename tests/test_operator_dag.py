@@ -41,6 +41,12 @@ def run(dag: Any, moto_emr: Any, vc: str, state: str = "COMPLETED", after_s: flo
         return run_dag(dag, logical_date=RUN_AT, run_conf={"virtual_cluster_id": vc, **conf})
 
 
+def _amazon_version() -> tuple[int, ...]:
+    from airflow.providers.amazon import __version__
+
+    return tuple(int(part) for part in __version__.split(".")[:2])
+
+
 def sent_request(moto_emr: Any, job_id: str) -> Any:
     job_run = moto_emr.backend.job_runs[job_id]
     return read_job_conf(job_run.job_driver, job_run.configuration_overrides)
@@ -100,10 +106,11 @@ def test_oom_failure_is_recorded_and_the_retry_is_sized_up(
 ) -> None:
     signature_hash = seed(store_path, [3000, 3200, 3100])
     oom = "Executor 3 exited with exit code 137 (SIGKILL, possible container OOM)."
+    # Before amazon 9.25 the trigger fails with the run, which dag.test() does not resume with
+    # __fail__ as Airflow's triggerer does; test_operator.py's failed-trigger test covers that path.
+    dag = dags.sized_deferrable if _amazon_version() >= (9, 25) else dags.sized_sync
 
-    failed = run(
-        dags.sized_deferrable, moto_emr, virtual_cluster_id, "FAILED", after_s=1.0, state_details=oom
-    )
+    failed = run(dag, moto_emr, virtual_cluster_id, "FAILED", after_s=1.0, state_details=oom)
 
     assert failed.state == "failed"
     first = failed.xcom("load", AUDIT_XCOM_KEY)["recommendation"]["pod_memory_mib"]

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
+import types
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -212,12 +213,30 @@ def test_promql_strings_and_label_names() -> None:
 # -- AMP: SigV4 ------------------------------------------------------------------------------------
 
 
+def _signing_clock(now: datetime) -> Any:
+    """botocore's signer reading ``now`` as the time."""
+    import datetime as datetime_module
+
+    import botocore.auth
+
+    if hasattr(botocore.auth, "get_current_datetime"):
+        return mock.patch("botocore.auth.get_current_datetime", return_value=now)
+
+    class Frozen(datetime):  # botocore before 1.40 calls datetime.datetime.utcnow()
+        @classmethod
+        def utcnow(cls) -> datetime:
+            return now
+
+    clock = types.SimpleNamespace(**{**vars(datetime_module), "datetime": Frozen})
+    return mock.patch("botocore.auth.datetime", clock)
+
+
 def test_sigv4_matches_the_aws_test_suite_vector() -> None:
     """AWS's published SigV4 test suite, case ``get-vanilla`` (recorded signature)."""
     from botocore.credentials import Credentials
 
     credentials = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
-    with mock.patch("botocore.auth.get_current_datetime", return_value=datetime(2015, 8, 30, 12, 36, 0)):
+    with _signing_clock(datetime(2015, 8, 30, 12, 36, 0)):
         headers = sign_aws_request(
             "GET", "https://example.amazonaws.com/", b"", {}, "us-east-1", credentials, service="service"
         )

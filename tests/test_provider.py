@@ -65,7 +65,9 @@ def test_text_settings_stay_as_written(monkeypatch) -> None:  # type: ignore[no-
 def test_environment_settings_count_when_airflow_does_not_know_the_section(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Airflow 3.0's ``getsection`` answers ``None`` for a section no config file names, even when
     ``AIRFLOW__EMR_SIZING__*`` variables set it (as on MWAA, whose options become such variables)."""
-    from airflow.providers.common.compat.sdk import conf
+    from airflow_emr_sizing.airflow_compat import airflow_conf
+
+    conf = airflow_conf()
 
     monkeypatch.setattr(conf, "getsection", lambda section: None)
     monkeypatch.setenv("AIRFLOW__EMR_SIZING__DRY_RUN", "f")  # Airflow's own form: its getsection reads it

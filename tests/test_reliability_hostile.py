@@ -180,7 +180,7 @@ def test_secret_values_reach_emr_and_nothing_else(
     store = open_store("sizing_store")
     signature_hash = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["signature"]["hash"]
     assert [o.state for o in store.history(signature_hash)] == ["COMPLETED"]  # the run was recorded
-    from airflow.providers.common.compat.sdk import redact
+    from airflow_emr_sizing.airflow_compat import redact
 
     ours = [r for r in caplog.records if r.name.startswith(("airflow_emr_sizing", "airflow.task"))]
     task_log = above_debug("".join(capfd.readouterr()))  # what the task logger wrote

@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.amazon.aws.operators.emr import EmrContainerOperator as _AmazonEmrContainerOperator
-from airflow.providers.common.compat.sdk import TaskDeferred, mask_secret
 
+from airflow_emr_sizing.airflow_compat import TaskDeferred, mask_secret
 from airflow_emr_sizing.exceptions import SizingConfigError
 from airflow_emr_sizing.holiday_calendar import check_holiday_code
 from airflow_emr_sizing.hooks.emr import SizedEmrContainerHook
@@ -32,7 +32,7 @@ from airflow_emr_sizing.settings import MODES, check_event_log_dir, parse_bool, 
 # What runs only in execute() is imported there: the scheduler imports DAG files constantly, and
 # a DAG file importing this module should pay for the operator's class, not for its machinery.
 if TYPE_CHECKING:
-    from airflow.providers.common.compat.sdk import Context
+    from airflow.sdk import Context
 
     from airflow_emr_sizing.collect import UsageSources
     from airflow_emr_sizing.plan import SizingOptions, SizingPlan
@@ -164,7 +164,7 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         if plan.values and not sizable:
             plan.give_up(
                 f"this amazon provider's EmrContainerOperator builds a {type(self.hook).__name__}: "
-                "sizes cannot be applied (apache-airflow-providers-amazon>=9.25 is needed)"
+                "sizes cannot be applied (apache-airflow-providers-amazon>=9.12 is needed)"
             )
         plan.audit.arguments["usage"] = sources.to_json()
         self._publish(context, plan)
@@ -178,33 +178,66 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         try:
             job_id: str | None = super().execute(context)
         except TaskDeferred:
+            plan.audit.job_id = self.job_id
+            self._push_job_id(context, plan)
             learn(self.job_id, ended=False)
-            raise  # the outcome is recorded by execute_complete
+            raise  # the outcome is recorded by execute_complete, or when the trigger fails
         except Exception:
+            plan.audit.job_id = self.job_id
             learn(self.job_id, ended=True)
             raise
+        plan.audit.job_id = job_id
         # without waiting, a run that already ended (a quick failure) is still recorded
         learn(
             job_id, ended=True, pending=None if self.wait_for_completion or self.deferrable else _NOT_WAITED
         )
         return job_id
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
-        from airflow_emr_sizing.audit import AUDIT_XCOM_KEY, prediction_of
-        from airflow_emr_sizing.collect import UsageSources
-        from airflow_emr_sizing.signature import Signature
-        from airflow_emr_sizing.store import StoreLocation
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """A failed trigger resumes the task only to fail it, without ``execute_complete``.
 
+        amazon providers before 9.25 fail the trigger when the job run fails, so that is where an
+        OOM is learnt from on them; newer ones send a failure event to ``execute_complete``.
+        """
+        if next_method == _TRIGGER_FAILED:
+            started = time.monotonic()
+            audit = self._pulled_audit(context)
+            self._learn_from_audit(context, audit, audit.get("job_id"), started)
+        return super().resume_execution(next_method, next_kwargs, context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
         started = time.monotonic()
+        audit = self._pulled_audit(context)
+        job_id = (event or {}).get("job_id") or self.job_id or audit.get("job_id")
+        self._learn_from_audit(context, audit, job_id, started)
+        result: str = super().execute_complete(context, event)
+        return result
+
+    # -- steps -----------------------------------------------------------------------------------
+
+    def _pulled_audit(self, context: Context) -> dict[str, Any]:
+        """The audit the task pushed before its deferral; ``{}`` when XCom cannot give it."""
+        from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
+
         ti = context["ti"]
-        job_id = (event or {}).get("job_id") or self.job_id
         try:  # XCom in trouble must not fail a run that succeeded either
-            audit = ti.xcom_pull(task_ids=ti.task_id, key=AUDIT_XCOM_KEY, map_indexes=ti.map_index) or {}
+            audit = ti.xcom_pull(task_ids=ti.task_id, key=AUDIT_XCOM_KEY, map_indexes=ti.map_index)
         except Exception as err:
             self.log.warning(
                 "The run's outcome is not recorded: the audit cannot be read from XCom (%s)", err
             )
-            audit = {}
+            return {}
+        return audit if isinstance(audit, dict) else {}
+
+    def _learn_from_audit(
+        self, context: Context, audit: dict[str, Any], job_id: str | None, started: float
+    ) -> None:
+        """Record a deferred run's outcome, with what its audit says of how it was planned."""
+        from airflow_emr_sizing.audit import prediction_of
+        from airflow_emr_sizing.collect import UsageSources
+        from airflow_emr_sizing.signature import Signature
+        from airflow_emr_sizing.store import StoreLocation
+
         if audit.get("signature") and audit.get("arguments") and job_id:
             arguments = audit["arguments"]
             try:  # an audit written by another version must not fail a run that succeeded
@@ -223,10 +256,17 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
                 self.log.warning("The run's outcome is not recorded: unreadable audit (%s)", err)
             else:
                 self._learn_in_time(record, self._learning_deadline(started), context, audit)
-        result: str = super().execute_complete(context, event)
-        return result
 
-    # -- steps -----------------------------------------------------------------------------------
+    def _push_job_id(self, context: Context, plan: SizingPlan) -> None:
+        """The audit again, with the job id: a task resumed from a failed trigger finds it there."""
+        from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
+
+        if plan.signature is None:
+            return
+        try:
+            context["ti"].xcom_push(key=AUDIT_XCOM_KEY, value=plan.audit.to_json())
+        except Exception as err:  # execute_complete still has the job id from the trigger's event
+            self.log.info("The job id is not in the XCom audit: %s", err)
 
     def _event_log_folder_maker(self) -> Callable[[str], None]:
         """How to make the run's event-log folder: with an S3 client on the EMR client's session.
@@ -566,6 +606,7 @@ _SETTING_OF = {
 
 #: What learning leaves of an execution_timeout for the rest of the task, at most.
 _TIMEOUT_MARGIN_S = 5.0
+_TRIGGER_FAILED = "__fail__"  # the next_method Airflow resumes a task with when its trigger failed
 
 _NOT_WAITED = (
     "wait_for_completion=False: the task ended before the run did, so its outcome and usage are "
