@@ -616,6 +616,59 @@ def test_a_failed_trigger_still_records_the_run_before_the_task_fails(
     assert task_context["ti"].xcoms[AUDIT_XCOM_KEY]["learned"]["recorded"] is True
 
 
+def test_a_trigger_that_times_out_before_the_run_ends_records_nothing_and_says_why(
+    moto_emr: Any, virtual_cluster_id: str, store_path: Path, task_context: dict[str, Any]
+) -> None:
+    from airflow_emr_sizing.airflow_compat import TaskDeferred
+
+    signature_hash = seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    job = {**JOB, "virtual_cluster_id": virtual_cluster_id}
+    sizing = {"dry_run": False, "deferrable": True, "timezone": "Asia/Seoul"}
+    with pytest.raises(TaskDeferred):
+        EmrContainerOperator(task_id="sized", **sizing, **job).execute(task_context)
+    job_id = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["job_id"]  # the run goes on: RUNNING
+
+    with pytest.raises(Exception, match="Trigger timeout") as raised:
+        EmrContainerOperator(task_id="sized", **sizing, **job).resume_execution(
+            "__fail__", {"error": "Trigger timeout"}, task_context
+        )
+
+    assert type(raised.value).__name__ == "TaskDeferralTimeout"  # as Airflow raises it
+    assert job_id not in {o.job_id for o in SqlStore(f"sqlite:///{store_path}").history(signature_hash)}
+    learned = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["learned"]
+    assert learned["recorded"] is False and job_id in learned["reason"]
+
+
+def test_usage_trouble_from_two_sources_is_one_warning(
+    moto_emr: Any,
+    virtual_cluster_id: str,
+    store_path: Path,
+    task_context: dict[str, Any],
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No event log, and Prometheus unreachable: the task's one warning names both."""
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__EVENT_LOG_ATTEMPTS", "1")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__PROMETHEUS_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("AIRFLOW__EMR_SIZING__PROMETHEUS_TIMEOUT", "1")
+    seed(store_path, task_context, [3000, 3100, 3200, 3300])
+    moto_emr.create_bucket("dw-emr-logs")
+    op = EmrContainerOperator(
+        task_id="sized", dry_run=False, timezone="Asia/Seoul", event_log_dir="s3://dw-emr-logs/ev",
+        **{**JOB, "virtual_cluster_id": virtual_cluster_id, "wait_for_completion": True},
+    )  # fmt: skip
+
+    with moto_emr.finish_runs("COMPLETED"):
+        op.execute(task_context)
+
+    learned = task_context["ti"].xcoms[AUDIT_XCOM_KEY]["learned"]
+    assert learned["recorded"] is True and len(learned["warnings"]) == 2
+    task_log = "".join(capfd.readouterr())
+    warnings = logged_warnings(task_log)
+    assert len(warnings) == 1, task_log
+    assert "event log" in warnings[0] and "prometheus" in warnings[0].lower()
+
+
 class XComDown:
     """A task instance whose XCom backend is down (e.g. an object-storage backend)."""
 

@@ -202,7 +202,9 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         if next_method == _TRIGGER_FAILED:
             started = time.monotonic()
             audit = self._pulled_audit(context)
-            self._learn_from_audit(context, audit, audit.get("job_id"), started)
+            job_id = audit.get("job_id")
+            pending = f"the trigger failed while job {job_id} had not ended (a timeout?)"
+            self._learn_from_audit(context, audit, job_id, started, pending=pending)
         return super().resume_execution(next_method, next_kwargs, context)
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> str:
@@ -230,7 +232,13 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
         return audit if isinstance(audit, dict) else {}
 
     def _learn_from_audit(
-        self, context: Context, audit: dict[str, Any], job_id: str | None, started: float
+        self,
+        context: Context,
+        audit: dict[str, Any],
+        job_id: str | None,
+        started: float,
+        *,
+        pending: str | None = None,
     ) -> None:
         """Record a deferred run's outcome, with what its audit says of how it was planned."""
         from airflow_emr_sizing.audit import prediction_of
@@ -255,7 +263,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             except Exception as err:
                 self.log.warning("The run's outcome is not recorded: unreadable audit (%s)", err)
             else:
-                self._learn_in_time(record, self._learning_deadline(started), context, audit)
+                deadline = self._learning_deadline(started)
+                self._learn_in_time(record, deadline, context, audit, pending=pending)
 
     def _push_job_id(self, context: Context, plan: SizingPlan) -> None:
         """The audit again, with the job id: a task resumed from a failed trigger finds it there."""
@@ -536,8 +545,8 @@ class SizedEmrContainerOperator(_AmazonEmrContainerOperator):
             return {**(learned or {}), "recorded": False, "reason": f"{type(err).__name__}: {err}"}
         if observation is None:
             return learned
-        for warning in (learned or {}).get("warnings", []):
-            log("Usage of job %s: %s", observation.job_id, warning)
+        if usage_warnings := (learned or {}).get("warnings"):
+            log("Usage of job %s: %s", observation.job_id, "; ".join(usage_warnings))
         self.log.info(
             "Recorded job %s (%s, oom=%s, peak pod memory %s MiB, from %s) for signature %s",
             observation.job_id,
