@@ -18,7 +18,7 @@ from datetime import timezone as dt_timezone
 from itertools import groupby
 from typing import Any, Protocol
 
-import pendulum
+from pendulum.parsing.iso8601 import parse_iso8601
 
 from airflow_emr_sizing.exceptions import EmrSizingError
 from airflow_emr_sizing.plan import SizingOptions, recommend_from_store
@@ -138,19 +138,19 @@ def _or(value: Any, default: Any) -> Any:
 
 
 def _started_at(value: Any) -> datetime:
-    """An aware ``started_at``, read by pendulum's ISO-8601 parser rather than
-    ``datetime.fromisoformat``, whose accepted forms change between Python 3.10 and 3.11.
+    """An aware ``started_at``, read by pendulum's pure-Python ISO-8601 parser rather than
+    ``datetime.fromisoformat``, whose accepted forms change between Python 3.10 and 3.11, or
+    ``pendulum.parse``, whose compiled parser before pendulum 3.2 refuses ordinal and week dates.
 
-    Upper-cased first: RFC 3339 allows a lower-case ``t`` and ``z``, pendulum reads only capitals
-    (and ``NOW``, unlike ``now``, is no moment to pendulum either).
+    Upper-cased first: RFC 3339 allows a lower-case ``t`` and ``z``, pendulum reads only capitals.
     """
     try:
         if not isinstance(value, str):
             raise TypeError(type(value).__name__)
-        moment = pendulum.parse(value.upper(), exact=True, tz=None)
+        moment = parse_iso8601(value.upper())
     except (ValueError, TypeError) as err:
         raise ValueError(f"started_at {value!r} is not an ISO-8601 date and time") from err
-    if not isinstance(moment, pendulum.DateTime):  # a date, a time, a duration or an interval
+    if not isinstance(moment, datetime):  # a date, a time or a duration
         raise ValueError(f"started_at {value!r} is not a date and time")
     offset = moment.utcoffset()
     if offset is None:

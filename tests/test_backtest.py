@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -164,7 +164,7 @@ def test_started_at_reads_iso_8601_the_same_on_every_python(
         ("2026-03-06", "is not a date and time"),
         ("14:00:00+09:00", "is not a date and time"),
         ("P1D", "is not a date and time"),
-        ("2026-03-06T14:00:00+09:00/P1D", "is not a date and time"),
+        ("2026-03-06T14:00:00+09:00/P1D", "is not an ISO-8601 date and time"),  # an interval
         ("now", "is not an ISO-8601 date and time"),
         ("2026-02-30T14:00:00+09:00", "is not an ISO-8601 date and time"),
         (1772773200, "is not an ISO-8601 date and time"),
