@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from cli_runner import CliRunner
 
 from airflow_emr_sizing import __version__
 from airflow_emr_sizing.cli import main
@@ -73,8 +73,8 @@ def test_signature_bad_options_are_usage_errors(args: list[str], message: str) -
         (["--holidays", "XX"], "Invalid value for '--holidays': 'XX': unknown"),
         (["--holidays", "Korea"], "did you mean KR (South Korea)"),
         (
-            ["--holidays", "US", "--subdivision", "Texs"],
-            "Invalid value for '--subdivision': 'Texs': unknown; did you mean Texas",
+            ["--holidays", "AU", "--subdivision", "Queensladn"],
+            "Invalid value for '--subdivision': 'Queensladn': unknown; did you mean Queensland",
         ),
         (["--subdivision", "TX"], "--subdivision needs --holidays, its country"),
     ],

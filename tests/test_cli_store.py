@@ -10,7 +10,7 @@ from unittest import mock
 
 import pytest
 from airflow.providers.amazon.aws.hooks.emr import EmrContainerHook
-from click.testing import CliRunner
+from cli_runner import CliRunner
 
 from airflow_emr_sizing.cli import main
 from airflow_emr_sizing.signature import build_signature, signature_hash

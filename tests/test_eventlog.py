@@ -13,7 +13,7 @@ from typing import Any
 
 import cramjam
 import pytest
-from click.testing import CliRunner
+from cli_runner import CliRunner
 from eventlog_reference import reference_summary, zstd_or_plain_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
+from cli_runner import CliRunner
 
 from airflow_emr_sizing.audit import AUDIT_XCOM_KEY
 from airflow_emr_sizing.cli import main
