@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ __all__ = [
     "summarize",
 ]
 
+_ISO_8601_CHARACTERS = re.compile(r"[0-9A-Za-z:.,+-]+( [0-9A-Za-z:.,+-]+)?")
+_BEYOND_NANOSECONDS = re.compile(r"([.,][0-9]{9})[0-9]+")
 _PYTHON_MARKERS = ("spark.executor.pyspark.memory", "spark.submit.pyFiles", "spark.pyspark.python")
 
 
@@ -140,19 +143,25 @@ def _or(value: Any, default: Any) -> Any:
 def _started_at(value: Any) -> datetime:
     """An aware ``started_at``, read by pendulum's pure-Python ISO-8601 parser rather than
     ``datetime.fromisoformat``, whose accepted forms change between Python 3.10 and 3.11, or
-    ``pendulum.parse``, whose compiled parser before pendulum 3.2 refuses ordinal and week dates.
+    ``pendulum.parse``, whose compiled parser before pendulum 3.2 refuses ordinal and week dates
+    that fall on a month's last day.
 
-    Upper-cased first: RFC 3339 allows a lower-case ``t`` and ``z``, pendulum reads only capitals.
+    Only ASCII letters, digits and ``:.,+-`` (and one space between date and time) get that far:
+    the parser reads any Unicode digit, and before pendulum 3.2 a trailing newline. Upper-cased:
+    RFC 3339 allows a lower-case ``t`` and ``z``, pendulum reads only capitals. Digits of a second
+    beyond the nanosecond, which pendulum refuses, are dropped as those beyond the microsecond are.
     """
+    problem = f"started_at {value!r} is not an ISO-8601 date and time"
     try:
-        if not isinstance(value, str):
+        if not (isinstance(value, str) and _ISO_8601_CHARACTERS.fullmatch(value)):
             raise TypeError(type(value).__name__)
-        moment = parse_iso8601(value.upper())
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"started_at {value!r} is not an ISO-8601 date and time") from err
+        moment = parse_iso8601(_BEYOND_NANOSECONDS.sub(r"\1", value.upper()))
+        # an offset of a day or more, which pendulum allows, is datetime's ValueError
+        offset = moment.utcoffset() if isinstance(moment, datetime) else None
+    except (ValueError, TypeError, OverflowError) as err:  # OverflowError: 10**20 hours, say
+        raise ValueError(problem) from err
     if not isinstance(moment, datetime):  # a date, a time or a duration
         raise ValueError(f"started_at {value!r} is not a date and time")
-    offset = moment.utcoffset()
     if offset is None:
         raise ValueError(f"started_at {value!r} has no UTC offset")
     # a plain datetime, as before: nothing downstream gets pendulum's arithmetic by accident

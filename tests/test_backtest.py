@@ -124,7 +124,7 @@ def _iso_8601(moment: datetime, style: str, digits: int, colon: bool) -> str:
         "week": "{}-W{:02d}-{}".format(*moment.isocalendar()),
     }[style]
     clock = moment.strftime("%H%M%S" if style == "basic" else "%H:%M:%S")
-    fraction = f".{moment.microsecond:06d}000"[: digits + 1] if digits else ""
+    fraction = f".{moment.microsecond:06d}000000"[: digits + 1] if digits else ""
     offset = moment.strftime("%z")  # +0900
     if colon and style != "basic":
         offset = offset[:3] + ":" + offset[3:]
@@ -140,14 +140,15 @@ def _iso_8601(moment: datetime, style: str, digits: int, colon: bool) -> str:
         ),
     ),
     style=st.sampled_from(["calendar", "basic", "ordinal", "week"]),
-    digits=st.integers(0, 9),
+    digits=st.integers(0, 12),
     colon=st.booleans(),
 )
 def test_started_at_reads_iso_8601_the_same_on_every_python(
     moment: datetime, style: str, digits: int, colon: bool
 ) -> None:
     # Python 3.10's datetime.fromisoformat refused +0900 and fractions other than 3 or 6 digits;
-    # 3.11's still refuses ordinal and week dates
+    # 3.11's still refuses ordinal and week dates; pendulum.parse before 3.2 refused those on a
+    # month's last day, and pendulum's own parser refuses more than 9 digits
     text = _iso_8601(moment, style, digits, colon)
 
     (run,) = parse_history([line("jr-1", text)])[0]
@@ -158,6 +159,22 @@ def test_started_at_reads_iso_8601_the_same_on_every_python(
 
 
 @pytest.mark.parametrize(
+    "started_at",
+    [
+        "2026-03-06T14:00:00+09:00",
+        "2026-03-06 14:00:00+09:00",  # RFC 3339's space
+        "2026-03-06t05:00:00z",  # and its lower-case letters
+        "2026-03-06T05:00:00.0000000001Z",  # digits beyond the nanosecond dropped
+        "2026-065T14:00:00+0900",
+    ],
+)
+def test_started_at_in_the_forms_a_history_file_may_use(started_at: str) -> None:
+    (run,) = parse_history([line("jr-1", started_at)])[0]
+
+    assert run.started_at == datetime(2026, 3, 6, 5, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
     ("started_at", "problem"),
     [
         ("2026-03-06T14:00:00", "has no UTC offset"),
@@ -165,6 +182,13 @@ def test_started_at_reads_iso_8601_the_same_on_every_python(
         ("14:00:00+09:00", "is not a date and time"),
         ("P1D", "is not a date and time"),
         ("2026-03-06T14:00:00+09:00/P1D", "is not an ISO-8601 date and time"),  # an interval
+        ("PT99999999999999999999H", "is not an ISO-8601 date and time"),  # overflows
+        ("2026-03-06T14:00:00+99:00", "is not an ISO-8601 date and time"),  # a 99-hour offset
+        ("2026-03-06T14:00:00+09:00\n", "is not an ISO-8601 date and time"),  # pendulum < 3.2 took it
+        (
+            "\u0662\u0660\u0662\u0666-03-06T14:00:00+09:00",
+            "is not an ISO-8601 date and time",
+        ),  # Arabic digits
         ("now", "is not an ISO-8601 date and time"),
         ("2026-02-30T14:00:00+09:00", "is not an ISO-8601 date and time"),
         (1772773200, "is not an ISO-8601 date and time"),

@@ -109,7 +109,7 @@ def test_a_country_code_in_any_case_is_the_same_calendar() -> None:
 
 def _library_names(country: str, *names: str) -> None:
     """Skip unless the installed ``holidays`` knows these subdivision names: which it knows is its
-    data, grown release by release (at the floor, 0.50, only Australia's states have names)."""
+    data, grown release by release (at the floor, 0.50, few countries' have names: Australia's do)."""
     import holidays
 
     known = getattr(holidays.country_holidays(country), "subdivisions_aliases", {})
