@@ -28,6 +28,18 @@ $(OLDEST)/bin/.installed: pyproject.toml .ci/oldest-constraints.txt
 test-oldest: $(OLDEST)/bin/.installed
 	PATH="$(CURDIR)/$(OLDEST)/bin:$$PATH" $(OLDEST)/bin/python -m pytest
 
+# The minors between, each as its last patch was released: `make test-airflow-3.1`, `-3.2`.
+# The slow runs (long properties, stress) test nothing Airflow-specific and are left to the others.
+.venv-airflow-%/bin/.installed: pyproject.toml .ci/constraints-airflow-%.txt
+	test -x .venv-airflow-$*/bin/python || $(PYTHON) -m venv .venv-airflow-$*
+	.venv-airflow-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-airflow-$*/bin/python -m pip install --quiet -c .ci/constraints-airflow-$*.txt -e ".[test]"
+	touch $@
+.PRECIOUS: .venv-airflow-%/bin/.installed  # not an intermediate file make may delete
+
+test-airflow-%: .venv-airflow-%/bin/.installed
+	PATH="$(CURDIR)/.venv-airflow-$*/bin:$$PATH" .venv-airflow-$*/bin/python -m pytest -m "not slow"
+
 lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
@@ -37,4 +49,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(OLDEST) .demo .bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(OLDEST) .venv-airflow-* .demo .bench .pytest_cache .mypy_cache .ruff_cache
