@@ -151,7 +151,6 @@ def _started_at(value: Any) -> datetime:
     RFC 3339 allows a lower-case ``t`` and ``z``, pendulum reads only capitals. Digits of a second
     beyond the nanosecond, which pendulum refuses, are dropped as those beyond the microsecond are.
     """
-    problem = f"started_at {value!r} is not an ISO-8601 date and time"
     try:
         if not (isinstance(value, str) and _ISO_8601_CHARACTERS.fullmatch(value)):
             raise TypeError(type(value).__name__)
@@ -159,7 +158,7 @@ def _started_at(value: Any) -> datetime:
         # an offset of a day or more, which pendulum allows, is datetime's ValueError
         offset = moment.utcoffset() if isinstance(moment, datetime) else None
     except (ValueError, TypeError, OverflowError) as err:  # OverflowError: 10**20 hours, say
-        raise ValueError(problem) from err
+        raise ValueError(f"started_at {value!r} is not an ISO-8601 date and time") from err
     if not isinstance(moment, datetime):  # a date, a time or a duration
         raise ValueError(f"started_at {value!r} is not a date and time")
     if offset is None:
